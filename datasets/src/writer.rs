@@ -1,0 +1,250 @@
+//! [`CorpusWriter`]: streams documents into Parquet parts, then writes `vocab.tsv` and, last,
+//! `manifest.json`.
+//!
+//! Memory is bounded by one row group of buffered documents. A corpus directory without a
+//! manifest is incomplete: `create` removes a previous manifest first, and `finish` writes the new
+//! one only after every other file is flushed.
+
+use std::fs::{self, File};
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, StringBuilder, UInt32Builder};
+use arrow_array::{ArrayRef, RecordBatch};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::DatasetsError;
+use crate::manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest, ManifestExtras};
+use crate::schema::{DOCS_DIR, document_schema, part_name, token_item_field};
+use crate::vocabulary::{VOCAB_FILE, Vocabulary};
+
+/// Sizes of row groups and parts.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// Documents per Parquet row group (also the unit the reader streams).
+    pub docs_per_row_group: usize,
+    /// A row group is also closed once it buffers this many tokens, to bound memory on long documents.
+    pub tokens_per_row_group: usize,
+    /// A new part file starts after this many tokens, so large corpora can be read in parallel.
+    pub tokens_per_part: u64,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            docs_per_row_group: 8192,
+            tokens_per_row_group: 2 << 20,
+            tokens_per_part: 32 << 20,
+        }
+    }
+}
+
+/// Streaming writer of a corpus directory.
+pub struct CorpusWriter {
+    dir: PathBuf,
+    options: WriterOptions,
+    part: Option<(PathBuf, ArrowWriter<BufWriter<File>>)>,
+    parts: Vec<String>,
+    ids: StringBuilder,
+    tokens: ListBuilder<UInt32Builder>,
+    buffered_docs: usize,
+    buffered_tokens: usize,
+    part_tokens: u64,
+    documents: u64,
+    total_tokens: u64,
+    max_token: Option<u32>,
+}
+
+impl std::fmt::Debug for CorpusWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CorpusWriter")
+            .field("dir", &self.dir)
+            .field("documents", &self.documents)
+            .field("tokens", &self.total_tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CorpusWriter {
+    /// Creates `dir` (and `dir/docs`), removing a previous manifest and previous part files.
+    pub fn create(dir: &Path, options: WriterOptions) -> Result<CorpusWriter, DatasetsError> {
+        let docs = dir.join(DOCS_DIR);
+        fs::create_dir_all(&docs).map_err(|e| DatasetsError::io(&docs, e))?;
+        let manifest = dir.join(MANIFEST_FILE);
+        match fs::remove_file(&manifest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(DatasetsError::io(&manifest, e)),
+        }
+        for entry in fs::read_dir(&docs).map_err(|e| DatasetsError::io(&docs, e))? {
+            let entry = entry.map_err(|e| DatasetsError::io(&docs, e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("part-") && name.ends_with(".parquet") {
+                fs::remove_file(entry.path()).map_err(|e| DatasetsError::io(entry.path(), e))?;
+            }
+        }
+        Ok(CorpusWriter {
+            dir: dir.to_path_buf(),
+            options,
+            part: None,
+            parts: Vec::new(),
+            ids: StringBuilder::new(),
+            tokens: ListBuilder::new(UInt32Builder::new()).with_field(Arc::new(token_item_field())),
+            buffered_docs: 0,
+            buffered_tokens: 0,
+            part_tokens: 0,
+            documents: 0,
+            total_tokens: 0,
+            max_token: None,
+        })
+    }
+
+    /// The corpus directory being written.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Documents written so far.
+    pub fn documents(&self) -> u64 {
+        self.documents
+    }
+
+    /// Tokens written so far.
+    pub fn tokens(&self) -> u64 {
+        self.total_tokens
+    }
+
+    /// Appends one document.
+    pub fn write_document(&mut self, id: &str, tokens: &[u32]) -> Result<(), DatasetsError> {
+        self.ids.append_value(id);
+        self.tokens.values().append_slice(tokens);
+        self.tokens.append(true);
+        if let Some(&m) = tokens.iter().max() {
+            self.max_token = Some(self.max_token.map_or(m, |old| old.max(m)));
+        }
+        self.buffered_docs += 1;
+        self.buffered_tokens += tokens.len();
+        self.documents += 1;
+        self.total_tokens += tokens.len() as u64;
+        if self.buffered_docs >= self.options.docs_per_row_group
+            || self.buffered_tokens >= self.options.tokens_per_row_group
+        {
+            self.flush_row_group()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered documents as one row group, rolling over to a new part when the
+    /// current one is full.
+    fn flush_row_group(&mut self) -> Result<(), DatasetsError> {
+        if self.buffered_docs == 0 {
+            return Ok(());
+        }
+        if self.part.is_none() {
+            self.open_part()?;
+        }
+        let ids: ArrayRef = Arc::new(self.ids.finish());
+        let tokens: ArrayRef = Arc::new(self.tokens.finish());
+        let Some((path, writer)) = self.part.as_mut() else {
+            return Err(DatasetsError::InvalidArgument("no open part".into()));
+        };
+        let batch = RecordBatch::try_new(document_schema(), vec![ids, tokens])
+            .map_err(|e| DatasetsError::arrow(path.as_path(), e))?;
+        writer
+            .write(&batch)
+            .and_then(|()| writer.flush())
+            .map_err(|e| DatasetsError::parquet(path.as_path(), e))?;
+        self.part_tokens += self.buffered_tokens as u64;
+        self.buffered_docs = 0;
+        self.buffered_tokens = 0;
+        if self.part_tokens >= self.options.tokens_per_part {
+            self.close_part()?;
+        }
+        Ok(())
+    }
+
+    fn open_part(&mut self) -> Result<(), DatasetsError> {
+        let name = part_name(self.parts.len());
+        let path = self.dir.join(&name);
+        let file = File::create(&path).map_err(|e| DatasetsError::io(&path, e))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_max_row_group_row_count(Some(self.options.docs_per_row_group.max(1)))
+            .build();
+        let writer = ArrowWriter::try_new(BufWriter::new(file), document_schema(), Some(props))
+            .map_err(|e| DatasetsError::parquet(&path, e))?;
+        self.parts.push(name);
+        self.part = Some((path, writer));
+        self.part_tokens = 0;
+        Ok(())
+    }
+
+    fn close_part(&mut self) -> Result<(), DatasetsError> {
+        if let Some((path, writer)) = self.part.take() {
+            let inner = writer
+                .into_inner()
+                .map_err(|e| DatasetsError::parquet(&path, e))?;
+            let file = inner
+                .into_inner()
+                .map_err(|e| DatasetsError::io(&path, e.into_error()))?;
+            file.sync_all().map_err(|e| DatasetsError::io(&path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the last documents and returns the part paths, writing no vocabulary or manifest:
+    /// for scratch corpora that a second pass reads back and remaps.
+    pub fn finish_parts(mut self) -> Result<Vec<PathBuf>, DatasetsError> {
+        self.flush_row_group()?;
+        self.close_part()?;
+        Ok(self.parts.iter().map(|p| self.dir.join(p)).collect())
+    }
+
+    /// Flushes the last documents, writes `vocab.tsv` and then `manifest.json`.
+    ///
+    /// Fails if a written token id is outside the vocabulary.
+    pub fn finish(
+        mut self,
+        vocabulary: &Vocabulary,
+        extras: ManifestExtras,
+    ) -> Result<Manifest, DatasetsError> {
+        self.flush_row_group()?;
+        self.close_part()?;
+        if let Some(max) = self.max_token
+            && max as usize >= vocabulary.len()
+        {
+            return Err(DatasetsError::InvalidArgument(format!(
+                "token id {max} is outside the vocabulary of {} terms",
+                vocabulary.len()
+            )));
+        }
+        let vocabulary_size = u32::try_from(vocabulary.len()).map_err(|_| {
+            DatasetsError::InvalidArgument("vocabulary larger than u32::MAX terms".into())
+        })?;
+        vocabulary.write_tsv(&self.dir.join(VOCAB_FILE))?;
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            documents: self.documents,
+            tokens: self.total_tokens,
+            vocabulary_size,
+            skipped: extras.skipped,
+            analyzer: extras.analyzer,
+            inputs: extras.inputs,
+            parts: std::mem::take(&mut self.parts),
+            extra: extras.extra,
+        };
+        manifest.write(&self.dir)?;
+        tracing::info!(
+            dir = %self.dir.display(),
+            documents = manifest.documents,
+            tokens = manifest.tokens,
+            vocabulary = manifest.vocabulary_size,
+            "corpus written"
+        );
+        Ok(manifest)
+    }
+}
