@@ -1,0 +1,282 @@
+//! The client: creates, opens and destroys models, and carries every shard request with a bounded
+//! window of requests in flight, a timeout per attempt, and retries with exponential back-off and
+//! jitter for transient failures. Cheap to clone; clones share the window.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::try_join_all;
+use tokio::sync::Semaphore;
+
+use crate::error::{PsError, Result};
+use crate::master::{MasterRequest, MasterResponse, ModelRecord};
+use crate::matrix::Matrix;
+use crate::message::{Request, Response};
+use crate::spec::ModelSpec;
+use crate::transport::{Coordinator, Transport};
+use crate::value::Value;
+use crate::vector::Vector;
+
+/// Client behaviour: flow control, timeouts, retries and message sizes.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Most shard requests in flight at once from this client (back-pressure beyond it).
+    pub max_in_flight: usize,
+    /// Time allowed for one attempt of one request.
+    pub timeout: Duration,
+    /// Attempts per request before the shard counts as unreachable.
+    pub max_attempts: u32,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Requests are split so that each stays under this encoded size.
+    pub max_message_bytes: usize,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            max_in_flight: 64,
+            timeout: Duration::from_secs(30),
+            max_attempts: 8,
+            backoff_initial: Duration::from_millis(10),
+            backoff_max: Duration::from_secs(2),
+            max_message_bytes: 4 << 20,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Largest number of pushed elements or pulled rows of `cols` columns in one message, assuming
+    /// the worst-case encoding (varint row, varint column and a full-width value per element).
+    pub(crate) fn max_elements(&self, value_bytes: usize) -> usize {
+        (self.max_message_bytes / (10 + 5 + value_bytes.max(8))).max(1)
+    }
+}
+
+struct Inner {
+    transport: Arc<dyn Transport>,
+    coordinator: Arc<dyn Coordinator>,
+    config: ClientConfig,
+    window: Semaphore,
+}
+
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("shards", &self.inner.transport.shards())
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl Client {
+    pub fn new(
+        transport: Arc<dyn Transport>,
+        coordinator: Arc<dyn Coordinator>,
+        config: ClientConfig,
+    ) -> Self {
+        let window = Semaphore::new(config.max_in_flight.max(1));
+        Client { inner: Arc::new(Inner { transport, coordinator, config, window }) }
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// Number of shards this client reaches.
+    pub fn shards(&self) -> usize {
+        self.inner.transport.shards()
+    }
+
+    /// Creates a matrix on every shard and registers it with the master.
+    pub async fn create_matrix<T: Value>(&self, spec: ModelSpec) -> Result<Matrix<T>> {
+        let record = self.create(spec, T::DTYPE).await?;
+        Ok(Matrix::new(self.clone(), record))
+    }
+
+    /// Opens an existing matrix by name.
+    pub async fn matrix<T: Value>(&self, name: &str) -> Result<Matrix<T>> {
+        let record = self.record(name).await?;
+        check_dtype::<T>(&record.spec)?;
+        Ok(Matrix::new(self.clone(), record))
+    }
+
+    /// Creates a vector (`spec.cols` must be 1, as [`ModelSpec::vector`] makes it).
+    pub async fn create_vector<T: Value>(&self, spec: ModelSpec) -> Result<Vector<T>> {
+        if spec.cols != 1 {
+            return Err(PsError::InvalidRequest(format!(
+                "vector '{}' must have one column, not {}",
+                spec.name, spec.cols
+            )));
+        }
+        Ok(Vector::new(self.create_matrix(spec).await?))
+    }
+
+    pub async fn vector<T: Value>(&self, name: &str) -> Result<Vector<T>> {
+        Ok(Vector::new(self.matrix(name).await?))
+    }
+
+    /// Removes a model from every shard and from the master.
+    pub async fn destroy(&self, name: &str) -> Result<()> {
+        let record = self.record(name).await?;
+        let request = Arc::new(Request::Destroy { model: name.to_string() });
+        try_join_all((0..record.shards as usize).map(|s| self.call(s, request.clone()))).await?;
+        self.master(MasterRequest::RemoveModel { name: name.to_string() }).await?;
+        Ok(())
+    }
+
+    pub async fn list_models(&self) -> Result<Vec<ModelRecord>> {
+        match self.master(MasterRequest::ListModels).await? {
+            MasterResponse::Models(m) => Ok(m),
+            other => Err(unexpected_master(&other)),
+        }
+    }
+
+    /// Asks every shard to write its partitions to snapshot `name` in its data directory.
+    pub async fn save_snapshot(&self, name: &str) -> Result<()> {
+        self.broadcast(Request::Save { name: name.to_string() }).await
+    }
+
+    /// Asks every shard to replace its partitions with those of snapshot `name`.
+    /// The models must be registered with the master (as they were when the snapshot was saved).
+    pub async fn load_snapshot(&self, name: &str) -> Result<()> {
+        self.broadcast(Request::Load { name: name.to_string() }).await
+    }
+
+    async fn broadcast(&self, request: Request) -> Result<()> {
+        let request = Arc::new(request);
+        try_join_all((0..self.shards()).map(|s| self.call(s, request.clone()))).await?;
+        Ok(())
+    }
+
+    async fn create(&self, spec: ModelSpec, dtype: crate::value::DType) -> Result<ModelRecord> {
+        spec.validate()?;
+        if spec.dtype != dtype {
+            return Err(PsError::TypeMismatch { model: spec.name, actual: spec.dtype, requested: dtype });
+        }
+        let shards = self.shards() as u32;
+        let record = match self.master(MasterRequest::CreateModel { spec, shards }).await? {
+            MasterResponse::Model(r) => r,
+            other => return Err(unexpected_master(&other)),
+        };
+        let created = try_join_all((0..record.shards).map(|shard| {
+            let request =
+                Arc::new(Request::Create { spec: record.spec.clone(), shard, shards: record.shards });
+            self.call(shard as usize, request)
+        }))
+        .await;
+        if let Err(e) = created {
+            // Leave nothing half-created behind.
+            let _ = self.destroy(&record.spec.name).await;
+            return Err(e);
+        }
+        Ok(record)
+    }
+
+    async fn record(&self, name: &str) -> Result<ModelRecord> {
+        let record = match self.master(MasterRequest::GetModel { name: name.to_string() }).await? {
+            MasterResponse::Model(r) => r,
+            other => return Err(unexpected_master(&other)),
+        };
+        if record.shards as usize > self.shards() {
+            return Err(PsError::Master(format!(
+                "model '{name}' spans {} shards but this client knows {}",
+                record.shards,
+                self.shards()
+            )));
+        }
+        Ok(record)
+    }
+
+    async fn master(&self, request: MasterRequest) -> Result<MasterResponse> {
+        let cfg = &self.inner.config;
+        let mut delay = cfg.backoff_initial;
+        let mut last = String::new();
+        for attempt in 1..=cfg.max_attempts.max(1) {
+            match tokio::time::timeout(cfg.timeout, self.inner.coordinator.call(request.clone())).await {
+                Ok(Ok(r)) => return Ok(r),
+                Ok(Err(e)) if !e.is_retryable() => return Err(e),
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = format!("timed out after {:?}", cfg.timeout),
+            }
+            if attempt < cfg.max_attempts {
+                tokio::time::sleep(jittered(delay, attempt as u64)).await;
+                delay = (delay * 2).min(cfg.backoff_max);
+            }
+        }
+        Err(PsError::Master(format!("unreachable after {} attempts: {last}", cfg.max_attempts)))
+    }
+
+    /// Sends one request to one shard, within the window, with timeouts and retries.
+    /// Only requests that are safe to repeat reach here: pulls, idempotent control requests, and
+    /// pushes carrying their (writer, seq) identity.
+    pub(crate) async fn call(&self, shard: usize, request: Arc<Request>) -> Result<Response> {
+        let _permit = self
+            .inner
+            .window
+            .acquire()
+            .await
+            .map_err(|_| PsError::ShuttingDown)?;
+        let cfg = &self.inner.config;
+        let mut delay = cfg.backoff_initial;
+        let mut last = String::new();
+        let attempts = cfg.max_attempts.max(1);
+        for attempt in 1..=attempts {
+            let call = self.inner.transport.call(shard, request.clone());
+            match tokio::time::timeout(cfg.timeout, call).await {
+                Ok(Ok(r)) => return Ok(r),
+                Ok(Err(e)) if !e.is_retryable() => return Err(e),
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = format!("timed out after {:?}", cfg.timeout),
+            }
+            tracing::debug!(shard, attempt, kind = request.kind(), error = %last, "retrying");
+            if attempt < attempts {
+                tokio::time::sleep(jittered(delay, shard as u64 ^ (attempt as u64) << 32)).await;
+                delay = (delay * 2).min(cfg.backoff_max);
+            }
+        }
+        Err(PsError::ShardUnreachable { shard, attempts, last_error: last })
+    }
+}
+
+fn check_dtype<T: Value>(spec: &ModelSpec) -> Result<()> {
+    if spec.dtype != T::DTYPE {
+        return Err(PsError::TypeMismatch {
+            model: spec.name.clone(),
+            actual: spec.dtype,
+            requested: T::DTYPE,
+        });
+    }
+    Ok(())
+}
+
+fn unexpected_master(response: &MasterResponse) -> PsError {
+    PsError::Master(format!("unexpected answer {response:?}"))
+}
+
+/// A delay between half and all of `delay`, so that clients retrying together spread out.
+fn jittered(delay: Duration, salt: u64) -> Duration {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(salt);
+    let frac = (h.finish() >> 11) as f64 / (1u64 << 53) as f64;
+    delay.mul_f64(0.5 + 0.5 * frac)
+}
+
+/// A random 64-bit identity, unique across processes with overwhelming probability.
+pub(crate) fn random_id() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.finish()
+}

@@ -1,0 +1,54 @@
+//! The error type of every ps-core operation.
+
+use std::path::PathBuf;
+
+use crate::value::DType;
+
+/// What went wrong in a parameter-server operation. Each variant names the offending value.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum PsError {
+    #[error("row {row} is out of range for model '{model}' with {rows} rows")]
+    RowOutOfRange { model: String, row: u64, rows: u64 },
+    #[error("column {col} is out of range for model '{model}' with {cols} columns")]
+    ColOutOfRange { model: String, col: u32, cols: u32 },
+    #[error("unknown model '{0}'")]
+    UnknownModel(String),
+    #[error("model '{0}' already exists with a different specification")]
+    ModelExists(String),
+    #[error("model '{model}' holds {actual} values, not {requested}")]
+    TypeMismatch { model: String, actual: DType, requested: DType },
+    #[error("unknown aggregator '{0}' (register it on every server first)")]
+    UnknownAggregator(String),
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("request of {bytes} bytes exceeds the limit of {limit} bytes")]
+    RequestTooLarge { bytes: usize, limit: usize },
+    #[error("shard {shard} unreachable after {attempts} attempts: {last_error}")]
+    ShardUnreachable { shard: usize, attempts: u32, last_error: String },
+    #[error("shard {shard} does not exist (cluster has {shards} shards)")]
+    NoSuchShard { shard: usize, shards: usize },
+    /// A failure that may succeed when retried (a dropped message, a timeout, a refused connection).
+    #[error("transient transport failure: {0}")]
+    Transient(String),
+    #[error("not authenticated: {0}")]
+    Unauthenticated(String),
+    #[error("master: {0}")]
+    Master(String),
+    #[error("snapshot {path}: {message}")]
+    Snapshot { path: PathBuf, message: String },
+    #[error("server is shutting down")]
+    ShuttingDown,
+}
+
+impl PsError {
+    /// Whether the client may retry the request that produced this error.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, PsError::Transient(_))
+    }
+
+    pub(crate) fn snapshot(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
+        PsError::Snapshot { path: path.into(), message: message.to_string() }
+    }
+}
+
+pub type Result<T, E = PsError> = std::result::Result<T, E>;

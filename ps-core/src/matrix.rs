@@ -1,0 +1,251 @@
+//! A handle on a distributed matrix: pull rows or elements, push elements or whole rows.
+//! Requests are split by shard and by message size, sent concurrently, and reassembled in order.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::future::try_join_all;
+
+use crate::client::{Client, random_id};
+use crate::error::{PsError, Result};
+use crate::master::ModelRecord;
+use crate::message::{Push, Request, Response};
+use crate::partition::Partitioner;
+use crate::row::Row;
+use crate::spec::ModelSpec;
+use crate::value::Value;
+
+/// The identity under which this handle's pushes are deduplicated: a random writer id and one
+/// sequence counter per shard, so each shard sees 1, 2, 3, ... from this writer.
+struct Writer {
+    id: u64,
+    next_seq: Vec<AtomicU64>,
+}
+
+/// A matrix of `T`. Cheap to clone; clones share the writer identity.
+pub struct Matrix<T> {
+    client: Client,
+    spec: Arc<ModelSpec>,
+    partitioner: Partitioner,
+    writer: Arc<Writer>,
+    _values: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Matrix<T> {
+    fn clone(&self) -> Self {
+        Matrix {
+            client: self.client.clone(),
+            spec: self.spec.clone(),
+            partitioner: self.partitioner,
+            writer: self.writer.clone(),
+            _values: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Matrix<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matrix").field("spec", &self.spec).finish_non_exhaustive()
+    }
+}
+
+/// Positions of a request's entries that go to each shard.
+fn group_by_shard(partitioner: &Partitioner, rows: &[u64]) -> Vec<Vec<usize>> {
+    let mut groups = vec![Vec::new(); partitioner.shards()];
+    for (i, &row) in rows.iter().enumerate() {
+        groups[partitioner.shard_of(row)].push(i);
+    }
+    groups
+}
+
+impl<T: Value> Matrix<T> {
+    pub(crate) fn new(client: Client, record: ModelRecord) -> Self {
+        let partitioner =
+            Partitioner::new(record.spec.partitioner, record.spec.rows, record.shards as usize);
+        let writer = Writer {
+            id: random_id(),
+            next_seq: (0..record.shards).map(|_| AtomicU64::new(1)).collect(),
+        };
+        Matrix {
+            client,
+            spec: Arc::new(record.spec),
+            partitioner,
+            writer: Arc::new(writer),
+            _values: PhantomData,
+        }
+    }
+
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.spec.rows
+    }
+
+    pub fn cols(&self) -> u32 {
+        self.spec.cols
+    }
+
+    fn check_rows(&self, rows: &[u64]) -> Result<()> {
+        match rows.iter().find(|&&r| r >= self.spec.rows) {
+            Some(&row) => Err(PsError::RowOutOfRange {
+                model: self.spec.name.clone(),
+                row,
+                rows: self.spec.rows,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn check_cols(&self, cols: &[u32]) -> Result<()> {
+        match cols.iter().find(|&&c| c >= self.spec.cols) {
+            Some(&col) => Err(PsError::ColOutOfRange {
+                model: self.spec.name.clone(),
+                col,
+                cols: self.spec.cols,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Whole rows, in the order asked (dense or sparse as the model stores them).
+    pub async fn pull_rows(&self, rows: &[u64]) -> Result<Vec<Row<T>>> {
+        self.check_rows(rows)?;
+        let per_message = self.client.config().max_elements(T::DTYPE.size_bytes());
+        let rows_per_message = (per_message / self.spec.cols as usize).max(1);
+        let groups = group_by_shard(&self.partitioner, rows);
+        let mut calls = Vec::new();
+        for (shard, positions) in groups.iter().enumerate() {
+            for chunk in positions.chunks(rows_per_message) {
+                let request = Arc::new(Request::PullRows {
+                    model: self.spec.name.clone(),
+                    rows: chunk.iter().map(|&i| rows[i]).collect(),
+                });
+                let client = self.client.clone();
+                calls.push(async move {
+                    let response = client.call(shard, request).await?;
+                    Ok::<_, PsError>((chunk, response))
+                });
+            }
+        }
+        let mut out: Vec<Option<Row<T>>> = vec![None; rows.len()];
+        for (chunk, response) in try_join_all(calls).await? {
+            let block = match response {
+                Response::Rows(b) => b,
+                other => return Err(self.unexpected(&other)),
+            };
+            let got = block.into_rows::<T>().ok_or_else(|| self.malformed())?;
+            if got.len() != chunk.len() {
+                return Err(self.malformed());
+            }
+            for (&i, row) in chunk.iter().zip(got) {
+                out[i] = Some(row);
+            }
+        }
+        out.into_iter().map(|r| r.ok_or_else(|| self.malformed())).collect()
+    }
+
+    /// The elements at (`rows[i]`, `cols[i]`), in order.
+    pub async fn pull(&self, rows: &[u64], cols: &[u32]) -> Result<Vec<T>> {
+        self.check_lengths(rows.len(), cols.len(), cols.len())?;
+        self.check_rows(rows)?;
+        self.check_cols(cols)?;
+        let per_message = self.client.config().max_elements(T::DTYPE.size_bytes());
+        let groups = group_by_shard(&self.partitioner, rows);
+        let mut calls = Vec::new();
+        for (shard, positions) in groups.iter().enumerate() {
+            for chunk in positions.chunks(per_message) {
+                let request = Arc::new(Request::PullElements {
+                    model: self.spec.name.clone(),
+                    rows: chunk.iter().map(|&i| rows[i]).collect(),
+                    cols: chunk.iter().map(|&i| cols[i]).collect(),
+                });
+                let client = self.client.clone();
+                calls.push(async move {
+                    let response = client.call(shard, request).await?;
+                    Ok::<_, PsError>((chunk, response))
+                });
+            }
+        }
+        let mut out = vec![T::default(); rows.len()];
+        for (chunk, response) in try_join_all(calls).await? {
+            let values = match response {
+                Response::Values(v) => T::from_values(v).ok_or_else(|| self.malformed())?,
+                other => return Err(self.unexpected(&other)),
+            };
+            if values.len() != chunk.len() {
+                return Err(self.malformed());
+            }
+            for (&i, v) in chunk.iter().zip(values) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Combines `values[i]` into (`rows[i]`, `cols[i]`) with the model's aggregation. Each element
+    /// is applied exactly once, however often its message is retried.
+    pub async fn push(&self, rows: &[u64], cols: &[u32], values: &[T]) -> Result<()> {
+        self.check_lengths(rows.len(), cols.len(), values.len())?;
+        self.check_rows(rows)?;
+        self.check_cols(cols)?;
+        let per_message = self.client.config().max_elements(T::DTYPE.size_bytes());
+        let mut calls = Vec::new();
+        for (shard, positions) in group_by_shard(&self.partitioner, rows).into_iter().enumerate() {
+            for chunk in positions.chunks(per_message) {
+                let seq = self.writer.next_seq[shard].fetch_add(1, Ordering::Relaxed);
+                let request = Arc::new(Request::Push(Push {
+                    model: self.spec.name.clone(),
+                    writer: self.writer.id,
+                    seq,
+                    rows: chunk.iter().map(|&i| rows[i]).collect(),
+                    cols: chunk.iter().map(|&i| cols[i]).collect(),
+                    values: T::into_values(chunk.iter().map(|&i| values[i]).collect()),
+                }));
+                calls.push(self.client.call(shard, request));
+            }
+        }
+        try_join_all(calls).await?;
+        Ok(())
+    }
+
+    /// Pushes whole rows: every non-zero element of `data[i]` into row `rows[i]`.
+    pub async fn push_rows(&self, rows: &[u64], data: &[Row<T>]) -> Result<()> {
+        self.check_lengths(rows.len(), data.len(), data.len())?;
+        let (mut rs, mut cs, mut vs) = (Vec::new(), Vec::new(), Vec::new());
+        for (&row, r) in rows.iter().zip(data) {
+            for (c, v) in r.nonzeros() {
+                rs.push(row);
+                cs.push(c);
+                vs.push(v);
+            }
+        }
+        self.push(&rs, &cs, &vs).await
+    }
+
+    fn check_lengths(&self, rows: usize, cols: usize, values: usize) -> Result<()> {
+        if rows != cols || rows != values {
+            return Err(PsError::InvalidRequest(format!(
+                "model '{}': {rows} rows, {cols} columns and {values} values do not line up",
+                self.spec.name
+            )));
+        }
+        Ok(())
+    }
+
+    fn unexpected(&self, response: &Response) -> PsError {
+        PsError::InvalidRequest(format!(
+            "model '{}': unexpected response {response:?}",
+            self.spec.name
+        ))
+    }
+
+    fn malformed(&self) -> PsError {
+        PsError::InvalidRequest(format!(
+            "model '{}': a shard answered with rows of the wrong type or count",
+            self.spec.name
+        ))
+    }
+}
