@@ -1,0 +1,1 @@
+//! evaluation (skeleton; filled by its issue).
