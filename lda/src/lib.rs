@@ -1,0 +1,23 @@
+//! Latent Dirichlet Allocation trained by collapsed Gibbs sampling with LightLDA's
+//! Metropolis-Hastings proposals (O(1) per token), on the ps-core parameter server.
+//!
+//! * [`conditional`]: the exact collapsed conditional every step targets.
+//! * [`alias`], [`mh`]: Vose alias tables, the word proposal and the MH kernel.
+//! * [`tokens`], [`doc_topics`]: a worker's tokens grouped by word, and its per-document counts.
+//! * [`sampler`]: sampling all tokens of one word against its pulled row.
+//! * [`stats`], [`math`], [`loglik`]: goodness-of-fit tests, ln Γ and the collapsed log-likelihood.
+
+pub mod alias;
+pub mod conditional;
+pub mod doc_topics;
+pub mod error;
+pub mod loglik;
+pub mod math;
+pub mod mh;
+pub mod rng;
+pub mod sampler;
+pub mod stats;
+pub mod tokens;
+
+pub use conditional::Hyper;
+pub use error::{LdaError, Result};

@@ -1,0 +1,228 @@
+//! One worker's sampling state and the per-word loop: fill scratch rows from the word's pulled
+//! counts, build its proposal, run the MH kernel for each of its tokens, and emit the deltas.
+//!
+//! Tokens are grouped by word, so a word's row is held in a dense K-wide scratch for as long as its
+//! tokens are sampled (O(1) lookups, no hashing) and cleared in O(non-zeros) afterwards.
+
+use crate::alias::WordProposal;
+use crate::conditional::Hyper;
+use crate::doc_topics::DocTopics;
+use crate::error::{LdaError, Result};
+use crate::mh::{Kernel, TokenCounts};
+use crate::rng::SamplerRng;
+use crate::tokens::TokenShard;
+
+/// Additive updates of the word-topic matrix produced by sampling, as parallel arrays.
+#[derive(Debug, Default, Clone)]
+pub struct Deltas {
+    pub rows: Vec<u64>,
+    pub cols: Vec<u32>,
+    pub values: Vec<i32>,
+}
+
+impl Deltas {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.rows.clear();
+        self.cols.clear();
+        self.values.clear();
+    }
+}
+
+/// Reusable per-word buffers.
+#[derive(Debug)]
+struct Scratch {
+    /// Current n_wk of the word being sampled (pulled value + this worker's moves).
+    cur: Vec<i32>,
+    /// ñ_wk: the pulled value the proposal was built from.
+    stale: Vec<i32>,
+    /// Topics where `cur` or `stale` may be non-zero (may repeat).
+    touched: Vec<u32>,
+    nonzeros: Vec<(u32, i32)>,
+    proposal: WordProposal,
+}
+
+/// A worker: its tokens, their per-document counts, its random stream and its kernel.
+#[derive(Debug)]
+pub struct Worker {
+    pub tokens: TokenShard,
+    pub doc_topics: DocTopics,
+    pub rng: SamplerRng,
+    kernel: Kernel,
+    scratch: Scratch,
+    /// This worker's changes of n_k since the last [`Worker::take_total_deltas`].
+    total_deltas: Vec<i64>,
+}
+
+/// The counts one token's chain reads.
+struct View<'a> {
+    dt: &'a DocTopics,
+    doc: u32,
+    cur: &'a [i32],
+    stale: &'a [i32],
+    totals: &'a [i64],
+    doc_z: &'a [u16],
+}
+
+impl TokenCounts for View<'_> {
+    #[inline(always)]
+    fn doc(&self, k: u32) -> u32 {
+        self.dt.get(self.doc, k)
+    }
+    #[inline(always)]
+    fn word(&self, k: u32) -> i32 {
+        self.cur[k as usize]
+    }
+    #[inline(always)]
+    fn stale_word(&self, k: u32) -> i32 {
+        self.stale[k as usize]
+    }
+    #[inline(always)]
+    fn total(&self, k: u32) -> i64 {
+        self.totals[k as usize]
+    }
+    #[inline(always)]
+    fn doc_len(&self) -> u32 {
+        self.doc_z.len() as u32
+    }
+    #[inline(always)]
+    fn doc_token_topic(&self, j: u32) -> u32 {
+        u32::from(self.doc_z[j as usize])
+    }
+}
+
+impl Worker {
+    /// A worker over `tokens` whose assignments are already set; computes n_dk from them.
+    pub fn new(tokens: TokenShard, h: &Hyper, mh_cycles: u32, rng: SamplerRng) -> Self {
+        let k = h.topics as usize;
+        let mut doc_topics = DocTopics::new((0..tokens.num_docs() as u32).map(|d| tokens.doc_len(d)), h.topics);
+        for d in 0..tokens.num_docs() as u32 {
+            for &z in tokens.doc_topics(d) {
+                doc_topics.increment(d, u32::from(z));
+            }
+        }
+        Worker {
+            tokens,
+            doc_topics,
+            rng,
+            kernel: Kernel::new(h, mh_cycles),
+            scratch: Scratch {
+                cur: vec![0; k],
+                stale: vec![0; k],
+                touched: Vec::new(),
+                nonzeros: Vec::new(),
+                proposal: WordProposal::new(),
+            },
+            total_deltas: vec![0; k],
+        }
+    }
+
+    /// The changes of n_k made since the last call, reset to zero.
+    pub fn take_total_deltas(&mut self, out: &mut Vec<(u32, i64)>) {
+        out.clear();
+        for (k, d) in self.total_deltas.iter_mut().enumerate() {
+            if *d != 0 {
+                out.push((k as u32, *d));
+                *d = 0;
+            }
+        }
+    }
+
+    /// Samples every token of the shard's `j`-th word. `row` yields the word's pulled non-zero
+    /// counts (topic, n_wk), each topic once; `totals` is this worker's view of n_k and is kept
+    /// current. The word's count changes are appended to `deltas`.
+    pub fn sample_word(
+        &mut self,
+        j: usize,
+        row: impl Iterator<Item = (u32, i32)>,
+        totals: &mut [i64],
+        deltas: &mut Deltas,
+    ) -> Result<()> {
+        let word = self.tokens.words()[j];
+        let sc = &mut self.scratch;
+        sc.nonzeros.clear();
+        sc.touched.clear();
+        for (k, c) in row {
+            if c != 0 {
+                if c < 0 || k as usize >= sc.cur.len() {
+                    return Err(LdaError::Invariant(format!("word {word}: pulled count {c} at topic {k}")));
+                }
+                sc.nonzeros.push((k, c));
+                sc.cur[k as usize] = c;
+                sc.stale[k as usize] = c;
+                sc.touched.push(k);
+            }
+        }
+        sc.proposal.build(&sc.nonzeros, &sc.stale, self.kernel.beta);
+
+        let result = self.sample_tokens(j, word, totals);
+
+        // Emit deltas and clear the scratch rows, also after an error.
+        let sc = &mut self.scratch;
+        for &k in &sc.touched {
+            let d = sc.cur[k as usize] - sc.stale[k as usize];
+            if d != 0 {
+                deltas.rows.push(u64::from(word));
+                deltas.cols.push(k);
+                deltas.values.push(d);
+            }
+            sc.cur[k as usize] = 0;
+            sc.stale[k as usize] = 0;
+        }
+        result
+    }
+
+    fn sample_tokens(&mut self, j: usize, word: u32, totals: &mut [i64]) -> Result<()> {
+        let range = self.tokens.word_tokens(j);
+        for i in range {
+            let (doc, pos) = self.tokens.token(i);
+            let old = u32::from(self.tokens.assignments()[pos as usize]);
+            let ko = old as usize;
+            // Leave the token out of every count.
+            if self.scratch.cur[ko] <= 0 || totals[ko] <= 0 || !self.doc_topics.decrement(doc, old) {
+                return Err(LdaError::Invariant(format!(
+                    "word {word}, topic {old}: n_wk = {}, n_k = {} before removing a token assigned to it",
+                    self.scratch.cur[ko], totals[ko]
+                )));
+            }
+            self.scratch.cur[ko] -= 1;
+            totals[ko] -= 1;
+
+            let start = self.tokens.doc_start(doc) as usize;
+            let len = self.tokens.doc_len(doc) as usize;
+            let view = View {
+                dt: &self.doc_topics,
+                doc,
+                cur: &self.scratch.cur,
+                stale: &self.scratch.stale,
+                totals,
+                doc_z: &self.tokens.assignments()[start..start + len],
+            };
+            let new = self.kernel.sample(&view, &self.scratch.proposal, old, old, &mut self.rng);
+
+            let kn = new as usize;
+            self.doc_topics.increment(doc, new);
+            self.scratch.cur[kn] += 1;
+            totals[kn] += 1;
+            if new != old {
+                if self.scratch.cur[kn] == 1 && self.scratch.stale[kn] == 0 {
+                    self.scratch.touched.push(new);
+                }
+                self.total_deltas[ko] -= 1;
+                self.total_deltas[kn] += 1;
+                self.tokens.z_mut()[pos as usize] = new as u16;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
