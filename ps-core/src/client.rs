@@ -82,7 +82,14 @@ impl Client {
         config: ClientConfig,
     ) -> Self {
         let window = Semaphore::new(config.max_in_flight.max(1));
-        Client { inner: Arc::new(Inner { transport, coordinator, config, window }) }
+        Client {
+            inner: Arc::new(Inner {
+                transport,
+                coordinator,
+                config,
+                window,
+            }),
+        }
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -125,9 +132,14 @@ impl Client {
     /// Removes a model from every shard and from the master.
     pub async fn destroy(&self, name: &str) -> Result<()> {
         let record = self.record(name).await?;
-        let request = Arc::new(Request::Destroy { model: name.to_string() });
+        let request = Arc::new(Request::Destroy {
+            model: name.to_string(),
+        });
         try_join_all((0..record.shards as usize).map(|s| self.call(s, request.clone()))).await?;
-        self.master(MasterRequest::RemoveModel { name: name.to_string() }).await?;
+        self.master(MasterRequest::RemoveModel {
+            name: name.to_string(),
+        })
+        .await?;
         Ok(())
     }
 
@@ -140,13 +152,19 @@ impl Client {
 
     /// Asks every shard to write its partitions to snapshot `name` in its data directory.
     pub async fn save_snapshot(&self, name: &str) -> Result<()> {
-        self.broadcast(Request::Save { name: name.to_string() }).await
+        self.broadcast(Request::Save {
+            name: name.to_string(),
+        })
+        .await
     }
 
     /// Asks every shard to replace its partitions with those of snapshot `name`.
     /// The models must be registered with the master (as they were when the snapshot was saved).
     pub async fn load_snapshot(&self, name: &str) -> Result<()> {
-        self.broadcast(Request::Load { name: name.to_string() }).await
+        self.broadcast(Request::Load {
+            name: name.to_string(),
+        })
+        .await
     }
 
     async fn broadcast(&self, request: Request) -> Result<()> {
@@ -158,16 +176,26 @@ impl Client {
     async fn create(&self, spec: ModelSpec, dtype: crate::value::DType) -> Result<ModelRecord> {
         spec.validate()?;
         if spec.dtype != dtype {
-            return Err(PsError::TypeMismatch { model: spec.name, actual: spec.dtype, requested: dtype });
+            return Err(PsError::TypeMismatch {
+                model: spec.name,
+                actual: spec.dtype,
+                requested: dtype,
+            });
         }
         let shards = self.shards() as u32;
-        let record = match self.master(MasterRequest::CreateModel { spec, shards }).await? {
+        let record = match self
+            .master(MasterRequest::CreateModel { spec, shards })
+            .await?
+        {
             MasterResponse::Model(r) => r,
             other => return Err(unexpected_master(&other)),
         };
         let created = try_join_all((0..record.shards).map(|shard| {
-            let request =
-                Arc::new(Request::Create { spec: record.spec.clone(), shard, shards: record.shards });
+            let request = Arc::new(Request::Create {
+                spec: record.spec.clone(),
+                shard,
+                shards: record.shards,
+            });
             self.call(shard as usize, request)
         }))
         .await;
@@ -180,7 +208,12 @@ impl Client {
     }
 
     async fn record(&self, name: &str) -> Result<ModelRecord> {
-        let record = match self.master(MasterRequest::GetModel { name: name.to_string() }).await? {
+        let record = match self
+            .master(MasterRequest::GetModel {
+                name: name.to_string(),
+            })
+            .await?
+        {
             MasterResponse::Model(r) => r,
             other => return Err(unexpected_master(&other)),
         };
@@ -199,7 +232,9 @@ impl Client {
         let mut delay = cfg.backoff_initial;
         let mut last = String::new();
         for attempt in 1..=cfg.max_attempts.max(1) {
-            match tokio::time::timeout(cfg.timeout, self.inner.coordinator.call(request.clone())).await {
+            match tokio::time::timeout(cfg.timeout, self.inner.coordinator.call(request.clone()))
+                .await
+            {
                 Ok(Ok(r)) => return Ok(r),
                 Ok(Err(e)) if !e.is_retryable() => return Err(e),
                 Ok(Err(e)) => last = e.to_string(),
@@ -210,7 +245,10 @@ impl Client {
                 delay = (delay * 2).min(cfg.backoff_max);
             }
         }
-        Err(PsError::Master(format!("unreachable after {} attempts: {last}", cfg.max_attempts)))
+        Err(PsError::Master(format!(
+            "unreachable after {} attempts: {last}",
+            cfg.max_attempts
+        )))
     }
 
     /// Sends one request to one shard, within the window, with timeouts and retries.
@@ -241,7 +279,11 @@ impl Client {
                 delay = (delay * 2).min(cfg.backoff_max);
             }
         }
-        Err(PsError::ShardUnreachable { shard, attempts, last_error: last })
+        Err(PsError::ShardUnreachable {
+            shard,
+            attempts,
+            last_error: last,
+        })
     }
 }
 
@@ -279,4 +321,87 @@ pub(crate) fn random_id() -> u64 {
             .unwrap_or_default(),
     );
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures::FutureExt;
+    use futures::future::BoxFuture;
+
+    use super::*;
+    use crate::master::Master;
+    use crate::spec::ModelSpec;
+    use crate::transport::InProcessMaster;
+    use crate::value::DType;
+
+    /// A shard that never answers, counting how often it was asked.
+    struct Silent(AtomicUsize);
+    impl Transport for Silent {
+        fn shards(&self) -> usize {
+            1
+        }
+        fn call(&self, _: usize, _: Arc<Request>) -> BoxFuture<'static, Result<Response>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            futures::future::pending().boxed()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_shard_times_out_after_the_configured_attempts() {
+        let master = Arc::new(Master::new());
+        master
+            .handle(MasterRequest::Register { addr: "x".into() })
+            .unwrap();
+        let spec = ModelSpec::matrix("m", 4, 4, DType::I32);
+        master
+            .handle(MasterRequest::CreateModel { spec, shards: 1 })
+            .unwrap();
+        let silent = Arc::new(Silent(AtomicUsize::new(0)));
+        let config = ClientConfig {
+            timeout: Duration::from_secs(3),
+            max_attempts: 4,
+            ..ClientConfig::default()
+        };
+        let client = Client::new(
+            silent.clone(),
+            Arc::new(InProcessMaster::new(master)),
+            config,
+        );
+        let m = client.matrix::<i32>("m").await.unwrap();
+        let started = tokio::time::Instant::now();
+        let err = m.pull(&[1], &[1]).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PsError::ShardUnreachable {
+                    shard: 0,
+                    attempts: 4,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("timed out"), "{err}");
+        assert_eq!(silent.0.load(Ordering::SeqCst), 4);
+        // Four timeouts plus three back-offs of at most 10, 20 and 40 ms.
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_secs(12) && elapsed < Duration::from_millis(12_100),
+            "{elapsed:?}"
+        );
+    }
+
+    #[test]
+    fn jitter_stays_within_half_and_all_of_the_delay() {
+        for salt in 0..200 {
+            let d = jittered(Duration::from_millis(100), salt);
+            assert!(
+                d >= Duration::from_millis(50) && d <= Duration::from_millis(100),
+                "{d:?}"
+            );
+        }
+    }
 }

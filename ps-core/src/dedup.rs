@@ -29,7 +29,10 @@ impl SeqWindow {
         if self.ahead.len() > MAX_AHEAD
             && let Some(&first) = self.ahead.first()
         {
-            tracing::warn!(gap = self.applied_through + 1, "giving up on a push that never arrived");
+            tracing::warn!(
+                gap = self.applied_through + 1,
+                "giving up on a push that never arrived"
+            );
             self.applied_through = first - 1;
             while self.ahead.remove(&(self.applied_through + 1)) {
                 self.applied_through += 1;

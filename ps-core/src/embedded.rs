@@ -33,13 +33,25 @@ impl EmbeddedCluster {
         let mut list = Vec::with_capacity(shards.max(1));
         for i in 0..shards.max(1) {
             let shard_config = ShardConfig {
-                data_dir: config.data_dir.as_ref().map(|d| d.join(format!("shard-{i}"))),
+                data_dir: config
+                    .data_dir
+                    .as_ref()
+                    .map(|d| d.join(format!("shard-{i}"))),
                 limits: config.limits.clone(),
             };
-            list.push(Arc::new(Shard::new(shard_config, config.aggregators.clone())));
-            master.handle(MasterRequest::Register { addr: format!("in-process:{i}") })?;
+            list.push(Arc::new(Shard::new(
+                shard_config,
+                config.aggregators.clone(),
+            )));
+            master.handle(MasterRequest::Register {
+                addr: format!("in-process:{i}"),
+            })?;
         }
-        Ok(EmbeddedCluster { master, transport: InProcess::new(list), config })
+        Ok(EmbeddedCluster {
+            master,
+            transport: InProcess::new(list),
+            config,
+        })
     }
 
     pub fn client(&self) -> Client {

@@ -16,7 +16,11 @@ pub enum PsError {
     #[error("model '{0}' already exists with a different specification")]
     ModelExists(String),
     #[error("model '{model}' holds {actual} values, not {requested}")]
-    TypeMismatch { model: String, actual: DType, requested: DType },
+    TypeMismatch {
+        model: String,
+        actual: DType,
+        requested: DType,
+    },
     #[error("unknown aggregator '{0}' (register it on every server first)")]
     UnknownAggregator(String),
     #[error("invalid request: {0}")]
@@ -24,7 +28,11 @@ pub enum PsError {
     #[error("request of {bytes} bytes exceeds the limit of {limit} bytes")]
     RequestTooLarge { bytes: usize, limit: usize },
     #[error("shard {shard} unreachable after {attempts} attempts: {last_error}")]
-    ShardUnreachable { shard: usize, attempts: u32, last_error: String },
+    ShardUnreachable {
+        shard: usize,
+        attempts: u32,
+        last_error: String,
+    },
     #[error("shard {shard} does not exist (cluster has {shards} shards)")]
     NoSuchShard { shard: usize, shards: usize },
     /// A failure that may succeed when retried (a dropped message, a timeout, a refused connection).
@@ -47,7 +55,10 @@ impl PsError {
     }
 
     pub(crate) fn snapshot(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
-        PsError::Snapshot { path: path.into(), message: message.to_string() }
+        PsError::Snapshot {
+            path: path.into(),
+            message: message.to_string(),
+        }
     }
 }
 

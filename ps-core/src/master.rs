@@ -20,13 +20,22 @@ pub struct ModelRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub enum MasterRequest {
     /// A server announces itself; registering the same address again returns the same index.
-    Register { addr: String },
+    Register {
+        addr: String,
+    },
     Servers,
     /// Record a new model over `shards` shards; fails if the name is taken.
-    CreateModel { spec: ModelSpec, shards: u32 },
-    GetModel { name: String },
+    CreateModel {
+        spec: ModelSpec,
+        shards: u32,
+    },
+    GetModel {
+        name: String,
+    },
     ListModels,
-    RemoveModel { name: String },
+    RemoveModel {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,7 +70,9 @@ impl Master {
         match request {
             MasterRequest::Register { addr } => {
                 if addr.is_empty() || addr.len() > 512 {
-                    return Err(PsError::InvalidRequest(format!("bad server address '{addr}'")));
+                    return Err(PsError::InvalidRequest(format!(
+                        "bad server address '{addr}'"
+                    )));
                 }
                 let shard = match reg.servers.iter().position(|a| *a == addr) {
                     Some(i) => i,
@@ -71,7 +82,9 @@ impl Master {
                     }
                 };
                 tracing::info!(%addr, shard, "server registered");
-                Ok(MasterResponse::Registered { shard: shard as u32 })
+                Ok(MasterResponse::Registered {
+                    shard: shard as u32,
+                })
             }
             MasterRequest::Servers => Ok(MasterResponse::Servers(reg.servers.clone())),
             MasterRequest::CreateModel { spec, shards } => {
@@ -96,9 +109,9 @@ impl Master {
                 .cloned()
                 .map(MasterResponse::Model)
                 .ok_or(PsError::UnknownModel(name)),
-            MasterRequest::ListModels => {
-                Ok(MasterResponse::Models(reg.models.values().cloned().collect()))
-            }
+            MasterRequest::ListModels => Ok(MasterResponse::Models(
+                reg.models.values().cloned().collect(),
+            )),
             MasterRequest::RemoveModel { name } => match reg.models.remove(&name) {
                 Some(_) => Ok(MasterResponse::Done),
                 None => Err(PsError::UnknownModel(name)),

@@ -46,7 +46,9 @@ impl<T> Clone for Matrix<T> {
 
 impl<T> std::fmt::Debug for Matrix<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Matrix").field("spec", &self.spec).finish_non_exhaustive()
+        f.debug_struct("Matrix")
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,8 +63,11 @@ fn group_by_shard(partitioner: &Partitioner, rows: &[u64]) -> Vec<Vec<usize>> {
 
 impl<T: Value> Matrix<T> {
     pub(crate) fn new(client: Client, record: ModelRecord) -> Self {
-        let partitioner =
-            Partitioner::new(record.spec.partitioner, record.spec.rows, record.shards as usize);
+        let partitioner = Partitioner::new(
+            record.spec.partitioner,
+            record.spec.rows,
+            record.shards as usize,
+        );
         let writer = Writer {
             id: random_id(),
             next_seq: (0..record.shards).map(|_| AtomicU64::new(1)).collect(),
@@ -144,7 +149,9 @@ impl<T: Value> Matrix<T> {
                 out[i] = Some(row);
             }
         }
-        out.into_iter().map(|r| r.ok_or_else(|| self.malformed())).collect()
+        out.into_iter()
+            .map(|r| r.ok_or_else(|| self.malformed()))
+            .collect()
     }
 
     /// The elements at (`rows[i]`, `cols[i]`), in order.
@@ -193,7 +200,10 @@ impl<T: Value> Matrix<T> {
         self.check_cols(cols)?;
         let per_message = self.client.config().max_elements(T::DTYPE.size_bytes());
         let mut calls = Vec::new();
-        for (shard, positions) in group_by_shard(&self.partitioner, rows).into_iter().enumerate() {
+        for (shard, positions) in group_by_shard(&self.partitioner, rows)
+            .into_iter()
+            .enumerate()
+        {
             for chunk in positions.chunks(per_message) {
                 let seq = self.writer.next_seq[shard].fetch_add(1, Ordering::Relaxed);
                 let request = Arc::new(Request::Push(Push {

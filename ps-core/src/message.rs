@@ -9,15 +9,32 @@ use crate::value::Values;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
     /// Create this shard's partition of a model.
-    Create { spec: ModelSpec, shard: u32, shards: u32 },
-    Destroy { model: String },
-    PullRows { model: String, rows: Vec<u64> },
-    PullElements { model: String, rows: Vec<u64>, cols: Vec<u32> },
+    Create {
+        spec: ModelSpec,
+        shard: u32,
+        shards: u32,
+    },
+    Destroy {
+        model: String,
+    },
+    PullRows {
+        model: String,
+        rows: Vec<u64>,
+    },
+    PullElements {
+        model: String,
+        rows: Vec<u64>,
+        cols: Vec<u32>,
+    },
     Push(Push),
     /// Write every partition to the snapshot `name` under the server's data directory.
-    Save { name: String },
+    Save {
+        name: String,
+    },
     /// Replace every partition with those of snapshot `name`.
-    Load { name: String },
+    Load {
+        name: String,
+    },
     Ping,
 }
 
@@ -39,7 +56,9 @@ pub enum Response {
     Rows(RowBlock),
     Values(Values),
     /// Answer to `Ping`: the shard's index and its models.
-    Pong { models: Vec<String> },
+    Pong {
+        models: Vec<String>,
+    },
 }
 
 impl Request {

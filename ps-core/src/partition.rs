@@ -16,7 +16,12 @@ impl Partitioner {
     pub fn new(kind: PartitionerKind, rows: u64, shards: usize) -> Self {
         let shards = shards.max(1) as u64;
         let chunk = rows.div_ceil(shards).max(1);
-        Partitioner { kind, rows, shards, chunk }
+        Partitioner {
+            kind,
+            rows,
+            shards,
+            chunk,
+        }
     }
 
     pub fn shards(&self) -> usize {

@@ -7,7 +7,10 @@ use crate::value::{Value, Values};
 pub enum Row<T> {
     Dense(Vec<T>),
     /// Non-zero elements only, `cols` strictly increasing.
-    Sparse { cols: Vec<u32>, values: Vec<T> },
+    Sparse {
+        cols: Vec<u32>,
+        values: Vec<T>,
+    },
 }
 
 impl<T: Value> Row<T> {
@@ -67,7 +70,11 @@ pub enum RowBlock {
     /// `values.len() == rows * cols`.
     Dense { cols: u32, values: Values },
     /// Row `i` holds `cols[offsets[i]..offsets[i + 1]]`; `offsets.len() == rows + 1`.
-    Sparse { offsets: Vec<u32>, cols: Vec<u32>, values: Values },
+    Sparse {
+        offsets: Vec<u32>,
+        cols: Vec<u32>,
+        values: Values,
+    },
 }
 
 impl RowBlock {
@@ -93,11 +100,21 @@ impl RowBlock {
                 if cols == 0 || values.len() % cols as usize != 0 {
                     return None;
                 }
-                Some(values.chunks(cols as usize).map(|c| Row::Dense(c.to_vec())).collect())
+                Some(
+                    values
+                        .chunks(cols as usize)
+                        .map(|c| Row::Dense(c.to_vec()))
+                        .collect(),
+                )
             }
-            RowBlock::Sparse { offsets, cols, values } => {
+            RowBlock::Sparse {
+                offsets,
+                cols,
+                values,
+            } => {
                 let values = T::from_values(values)?;
-                if cols.len() != values.len() || offsets.last().copied() != Some(cols.len() as u32) {
+                if cols.len() != values.len() || offsets.last().copied() != Some(cols.len() as u32)
+                {
                     return None;
                 }
                 let mut rows = Vec::with_capacity(offsets.len().saturating_sub(1));
@@ -106,7 +123,10 @@ impl RowBlock {
                     if a > b {
                         return None;
                     }
-                    rows.push(Row::Sparse { cols: cols[a..b].to_vec(), values: values[a..b].to_vec() });
+                    rows.push(Row::Sparse {
+                        cols: cols[a..b].to_vec(),
+                        values: values[a..b].to_vec(),
+                    });
                 }
                 Some(rows)
             }

@@ -29,7 +29,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_request_elements: 1 << 24, max_dense_elements: 1 << 31 }
+        Limits {
+            max_request_elements: 1 << 24,
+            max_dense_elements: 1 << 31,
+        }
     }
 }
 
@@ -57,7 +60,15 @@ impl Partition {
         let partitioner = Partitioner::new(spec.partitioner, spec.rows, shards as usize);
         let local_rows = partitioner.rows_on(shard as usize);
         let store = AnyStore::new(spec.dtype, spec.storage, local_rows, spec.cols);
-        Partition { spec, shard, shards, partitioner, aggregation, store, dedup: Dedup::default() }
+        Partition {
+            spec,
+            shard,
+            shards,
+            partitioner,
+            aggregation,
+            store,
+            dedup: Dedup::default(),
+        }
     }
 
     /// Local indices of `rows`, checking each is in range and lives on this shard.
@@ -105,7 +116,11 @@ pub struct Shard {
 
 impl Shard {
     pub fn new(config: ShardConfig, aggregators: AggregatorRegistry) -> Self {
-        Shard { config, aggregators, models: RwLock::new(HashMap::new()) }
+        Shard {
+            config,
+            aggregators,
+            models: RwLock::new(HashMap::new()),
+        }
     }
 
     pub fn aggregators(&self) -> &AggregatorRegistry {
@@ -119,7 +134,11 @@ impl Shard {
     /// Handles one request. Errors concern only this request; the shard keeps serving.
     pub fn handle(&self, request: &Request) -> Result<Response> {
         match request {
-            Request::Create { spec, shard, shards } => self.create(spec, *shard, *shards),
+            Request::Create {
+                spec,
+                shard,
+                shards,
+            } => self.create(spec, *shard, *shards),
             Request::Destroy { model } => {
                 self.write_models().remove(model);
                 Ok(Response::Done)
@@ -173,7 +192,9 @@ impl Shard {
     fn create(&self, spec: &ModelSpec, shard: u32, shards: u32) -> Result<Response> {
         spec.validate()?;
         if shards == 0 || shard >= shards {
-            return Err(PsError::InvalidRequest(format!("shard {shard} of {shards}")));
+            return Err(PsError::InvalidRequest(format!(
+                "shard {shard} of {shards}"
+            )));
         }
         let aggregation = self.aggregators.resolve(&spec.aggregator)?;
         let partitioner = Partitioner::new(spec.partitioner, spec.rows, shards as usize);
@@ -232,7 +253,8 @@ impl Shard {
             return Ok(Response::Done);
         }
         let part = &mut *part;
-        part.store.apply_all(&locals, &push.cols, &push.values, &part.aggregation);
+        part.store
+            .apply_all(&locals, &push.cols, &push.values, &part.aggregation);
         Ok(Response::Done)
     }
 
@@ -261,7 +283,9 @@ impl Shard {
         let valid = !name.is_empty()
             && name.len() <= 128
             && !name.starts_with('.')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if !valid {
             return Err(PsError::InvalidRequest(format!(
                 "snapshot name '{name}' must be 1-128 characters of [A-Za-z0-9._-], not starting with '.'"
@@ -273,7 +297,9 @@ impl Shard {
         Ok(base.join("snapshots").join(name))
     }
 
-    fn read_models(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<RwLock<Partition>>>> {
+    fn read_models(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<RwLock<Partition>>>> {
         self.models.read().unwrap_or_else(|e| e.into_inner())
     }
 

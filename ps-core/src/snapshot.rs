@@ -42,7 +42,9 @@ struct PartitionEntry {
 
 /// Writes `partitions` to `dir`, replacing any snapshot there.
 pub(crate) fn save(dir: &Path, partitions: &[Arc<RwLock<Partition>>]) -> Result<()> {
-    let parent = dir.parent().ok_or_else(|| PsError::snapshot(dir, "has no parent directory"))?;
+    let parent = dir
+        .parent()
+        .ok_or_else(|| PsError::snapshot(dir, "has no parent directory"))?;
     let name = dir
         .file_name()
         .and_then(|n| n.to_str())
@@ -79,7 +81,10 @@ pub(crate) fn save(dir: &Path, partitions: &[Arc<RwLock<Partition>>]) -> Result<
             windows,
         });
     }
-    let manifest = Manifest { version: 1, partitions: entries };
+    let manifest = Manifest {
+        version: 1,
+        partitions: entries,
+    };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| PsError::snapshot(dir, e))?;
     write_synced(&tmp.join(MANIFEST), &json)?;
 
@@ -101,12 +106,18 @@ pub(crate) fn load(dir: &Path, aggregators: &AggregatorRegistry) -> Result<Vec<P
     let manifest: Manifest =
         serde_json::from_slice(&json).map_err(|e| PsError::snapshot(&manifest_path, e))?;
     if manifest.version != 1 {
-        return Err(PsError::snapshot(&manifest_path, format!("unknown version {}", manifest.version)));
+        return Err(PsError::snapshot(
+            &manifest_path,
+            format!("unknown version {}", manifest.version),
+        ));
     }
     let mut out = Vec::with_capacity(manifest.partitions.len());
     for entry in manifest.partitions {
         if entry.file.contains('/') || entry.file.contains("..") {
-            return Err(PsError::snapshot(&manifest_path, format!("bad file name {}", entry.file)));
+            return Err(PsError::snapshot(
+                &manifest_path,
+                format!("bad file name {}", entry.file),
+            ));
         }
         let path = dir.join(&entry.file);
         let bytes = fs::read(&path).map_err(|e| PsError::snapshot(&path, e))?;
@@ -116,7 +127,13 @@ pub(crate) fn load(dir: &Path, aggregators: &AggregatorRegistry) -> Result<Vec<P
         let mut dedup = Dedup::default();
         for (writer, applied_through, ahead) in entry.windows {
             let ahead: BTreeSet<u64> = ahead.into_iter().collect();
-            dedup.writers.insert(writer, SeqWindow { applied_through, ahead });
+            dedup.writers.insert(
+                writer,
+                SeqWindow {
+                    applied_through,
+                    ahead,
+                },
+            );
         }
         part.dedup = dedup;
         out.push(part);
@@ -171,7 +188,10 @@ fn decode_store(bytes: &[u8], empty: &AnyStore) -> std::result::Result<AnyStore,
         return Err("checksum mismatch: the file is corrupted".to_string());
     }
     let mut r = Reader::new(&body[MAGIC.len()..]);
-    fn dec<T: LeBytes>(r: &mut Reader<'_>, shape: &RowStore<T>) -> std::result::Result<RowStore<T>, String> {
+    fn dec<T: LeBytes>(
+        r: &mut Reader<'_>,
+        shape: &RowStore<T>,
+    ) -> std::result::Result<RowStore<T>, String> {
         let truncated = || "truncated partition data".to_string();
         let tag = r.bytes(1).ok_or_else(truncated)?[0];
         match (tag, shape) {
@@ -180,7 +200,10 @@ fn decode_store(bytes: &[u8], empty: &AnyStore) -> std::result::Result<AnyStore,
                 for _ in 0..data.len() {
                     out.push(r.value::<T>().ok_or_else(truncated)?);
                 }
-                Ok(RowStore::Dense { cols: *cols, data: out })
+                Ok(RowStore::Dense {
+                    cols: *cols,
+                    data: out,
+                })
             }
             (1, RowStore::Sparse { rows }) => {
                 let mut out = Vec::with_capacity(rows.len());
@@ -199,7 +222,9 @@ fn decode_store(bytes: &[u8], empty: &AnyStore) -> std::result::Result<AnyStore,
                 }
                 Ok(RowStore::Sparse { rows: out })
             }
-            _ => Err(format!("storage tag {tag} does not match the model's storage")),
+            _ => Err(format!(
+                "storage tag {tag} does not match the model's storage"
+            )),
         }
     }
     let store = match empty {

@@ -8,9 +8,14 @@ use crate::value::{DType, Value, Values};
 /// Local rows of one element type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RowStore<T> {
-    Dense { cols: usize, data: Vec<T> },
+    Dense {
+        cols: usize,
+        data: Vec<T>,
+    },
     /// One sorted `(col, value)` list per local row; zeros are never stored.
-    Sparse { rows: Vec<Vec<(u32, T)>> },
+    Sparse {
+        rows: Vec<Vec<(u32, T)>>,
+    },
 }
 
 impl<T: Value> RowStore<T> {
@@ -20,7 +25,9 @@ impl<T: Value> RowStore<T> {
                 cols: cols as usize,
                 data: vec![T::default(); local_rows as usize * cols as usize],
             },
-            Storage::Sparse => RowStore::Sparse { rows: vec![Vec::new(); local_rows as usize] },
+            Storage::Sparse => RowStore::Sparse {
+                rows: vec![Vec::new(); local_rows as usize],
+            },
         }
     }
 
@@ -75,7 +82,10 @@ impl<T: Value> RowStore<T> {
                 for &l in locals {
                     out.extend_from_slice(&data[l * cols..(l + 1) * cols]);
                 }
-                RowBlock::Dense { cols: *cols as u32, values: T::into_values(out) }
+                RowBlock::Dense {
+                    cols: *cols as u32,
+                    values: T::into_values(out),
+                }
             }
             RowStore::Sparse { rows } => {
                 let total: usize = locals.iter().map(|&l| rows[l].len()).sum();
@@ -90,7 +100,11 @@ impl<T: Value> RowStore<T> {
                     }
                     offsets.push(cols.len() as u32);
                 }
-                RowBlock::Sparse { offsets, cols, values: T::into_values(values) }
+                RowBlock::Sparse {
+                    offsets,
+                    cols,
+                    values: T::into_values(values),
+                }
             }
         }
     }
@@ -157,7 +171,13 @@ impl AnyStore {
     }
 
     /// Applies pushed `values` at (`locals[i]`, `cols[i]`); the caller has checked types and bounds.
-    pub fn apply_all(&mut self, locals: &[usize], cols: &[u32], values: &Values, agg: &Aggregation) {
+    pub fn apply_all(
+        &mut self,
+        locals: &[usize],
+        cols: &[u32],
+        values: &Values,
+        agg: &Aggregation,
+    ) {
         fn run<T: Value>(s: &mut RowStore<T>, l: &[usize], c: &[u32], v: &[T], agg: &Aggregation) {
             for ((&l, &c), &v) in l.iter().zip(c).zip(v) {
                 s.apply(l, c, v, agg);
@@ -190,8 +210,20 @@ mod tests {
         assert_eq!(s.get(0, 7), 0);
         s.apply(0, 5, 4, &add);
         let rows = s.block(&[0, 1]).into_rows::<i32>().unwrap();
-        assert_eq!(rows[0], crate::Row::Sparse { cols: vec![2, 5], values: vec![1, 4] });
-        assert_eq!(rows[1], crate::Row::Sparse { cols: vec![], values: vec![] });
+        assert_eq!(
+            rows[0],
+            crate::Row::Sparse {
+                cols: vec![2, 5],
+                values: vec![1, 4]
+            }
+        );
+        assert_eq!(
+            rows[1],
+            crate::Row::Sparse {
+                cols: vec![],
+                values: vec![]
+            }
+        );
     }
 
     #[test]
@@ -199,6 +231,12 @@ mod tests {
         let mut s = RowStore::<f64>::new(Storage::Dense, 3, 2);
         s.apply(2, 1, 1.5, &Aggregation::Add);
         let rows = s.block(&[2, 0]).into_rows::<f64>().unwrap();
-        assert_eq!(rows, vec![crate::Row::Dense(vec![0.0, 1.5]), crate::Row::Dense(vec![0.0, 0.0])]);
+        assert_eq!(
+            rows,
+            vec![
+                crate::Row::Dense(vec![0.0, 1.5]),
+                crate::Row::Dense(vec![0.0, 0.0])
+            ]
+        );
     }
 }

@@ -40,6 +40,8 @@ impl<T: Value> Vector<T> {
 
     /// Combines `values[i]` into element `indices[i]`, exactly once.
     pub async fn push(&self, indices: &[u64], values: &[T]) -> Result<()> {
-        self.matrix.push(indices, &vec![0; indices.len()], values).await
+        self.matrix
+            .push(indices, &vec![0; indices.len()], values)
+            .await
     }
 }

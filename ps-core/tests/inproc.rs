@@ -28,13 +28,18 @@ impl Harness for InProcessHarness {
 async fn embedded() -> InProcessHarness {
     let dir = tempfile::tempdir().unwrap();
     let aggregators = AggregatorRegistry::default();
-    aggregators.register("product", Arc::new(suite::Product)).unwrap();
+    aggregators
+        .register("product", Arc::new(suite::Product))
+        .unwrap();
     let config = ClusterConfig {
         data_dir: Some(dir.path().to_path_buf()),
         aggregators,
         ..ClusterConfig::default()
     };
-    InProcessHarness { cluster: EmbeddedCluster::start(3, config).unwrap(), _dir: dir }
+    InProcessHarness {
+        cluster: EmbeddedCluster::start(3, config).unwrap(),
+        _dir: dir,
+    }
 }
 
 transport_suite!(embedded);

@@ -47,7 +47,9 @@ pub struct Faulty {
 
 impl std::fmt::Debug for Faulty {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Faulty").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Faulty")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,7 +69,13 @@ impl Faulty {
     fn plan(&self) -> Plan {
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
         let max = self.config.max_delay.as_micros() as u64;
-        let mut delay = || Duration::from_micros(if max == 0 { 0 } else { rng.random_range(0..=max) });
+        let mut delay = || {
+            Duration::from_micros(if max == 0 {
+                0
+            } else {
+                rng.random_range(0..=max)
+            })
+        };
         let d1 = delay();
         let d2 = delay();
         Plan {
@@ -97,11 +105,15 @@ impl Transport for Faulty {
         async move {
             tokio::time::sleep(plan.delay).await;
             if plan.drop_request {
-                return Err(PsError::Transient("fault injection: request dropped".into()));
+                return Err(PsError::Transient(
+                    "fault injection: request dropped".into(),
+                ));
             }
             let response = inner.call(shard, request).await;
             if plan.drop_response {
-                return Err(PsError::Transient("fault injection: response dropped".into()));
+                return Err(PsError::Transient(
+                    "fault injection: response dropped".into(),
+                ));
             }
             response
         }

@@ -19,7 +19,9 @@ pub struct InProcess {
 
 impl InProcess {
     pub fn new(shards: Vec<Arc<Shard>>) -> Self {
-        InProcess { shards: shards.into() }
+        InProcess {
+            shards: shards.into(),
+        }
     }
 }
 
@@ -31,7 +33,10 @@ impl Transport for InProcess {
     fn call(&self, shard: usize, request: Arc<Request>) -> BoxFuture<'static, Result<Response>> {
         let result = match self.shards.get(shard) {
             Some(s) => s.handle(&request),
-            None => Err(PsError::NoSuchShard { shard, shards: self.shards.len() }),
+            None => Err(PsError::NoSuchShard {
+                shard,
+                shards: self.shards.len(),
+            }),
         };
         futures::future::ready(result).boxed()
     }

@@ -29,7 +29,11 @@ impl Aggregator for Product {
         current.max(1) * pushed
     }
     fn combine_f64(&self, current: f64, pushed: f64) -> f64 {
-        if current == 0.0 { pushed } else { current * pushed }
+        if current == 0.0 {
+            pushed
+        } else {
+            current * pushed
+        }
     }
 }
 
@@ -69,8 +73,13 @@ pub async fn push_then_pull_every_layout(h: &dyn Harness) {
             .with_storage(storage)
             .with_partitioner(part);
         let m = c.create_matrix::<i64>(spec).await.unwrap();
-        m.push(&[0, 19, 7, 7, 7], &[0, 5, 2, 2, 3], &[1, -4, 10, 5, 0]).await.unwrap();
-        assert_eq!(m.pull(&[7, 19, 0, 1], &[2, 5, 0, 0]).await.unwrap(), vec![15, -4, 1, 0]);
+        m.push(&[0, 19, 7, 7, 7], &[0, 5, 2, 2, 3], &[1, -4, 10, 5, 0])
+            .await
+            .unwrap();
+        assert_eq!(
+            m.pull(&[7, 19, 0, 1], &[2, 5, 0, 0]).await.unwrap(),
+            vec![15, -4, 1, 0]
+        );
         let rows = m.pull_rows(&[7, 3, 19]).await.unwrap();
         assert_eq!(rows[0].to_dense(6), vec![0, 0, 15, 0, 0, 0]);
         assert_eq!(rows[1].to_dense(6), vec![0; 6]);
@@ -83,21 +92,36 @@ pub async fn push_then_pull_every_layout(h: &dyn Harness) {
 
 pub async fn every_value_type(h: &dyn Harness) {
     let c = client(h);
-    let a = c.create_matrix::<i32>(ModelSpec::matrix("i32", 5, 3, DType::I32)).await.unwrap();
+    let a = c
+        .create_matrix::<i32>(ModelSpec::matrix("i32", 5, 3, DType::I32))
+        .await
+        .unwrap();
     a.push(&[4, 4], &[2, 2], &[i32::MAX, 1]).await.unwrap();
-    assert_eq!(a.pull(&[4], &[2]).await.unwrap(), vec![i32::MIN], "integer overflow wraps");
+    assert_eq!(
+        a.pull(&[4], &[2]).await.unwrap(),
+        vec![i32::MIN],
+        "integer overflow wraps"
+    );
     let b = c
-        .create_matrix::<f32>(ModelSpec::matrix("f32", 5, 3, DType::F32).with_storage(Storage::Sparse))
+        .create_matrix::<f32>(
+            ModelSpec::matrix("f32", 5, 3, DType::F32).with_storage(Storage::Sparse),
+        )
         .await
         .unwrap();
     b.push(&[1, 1], &[0, 0], &[0.25, 0.5]).await.unwrap();
     assert_eq!(b.pull(&[1], &[0]).await.unwrap(), vec![0.75]);
-    let v = c.create_vector::<f64>(ModelSpec::vector("f64", 9, DType::F64)).await.unwrap();
+    let v = c
+        .create_vector::<f64>(ModelSpec::vector("f64", 9, DType::F64))
+        .await
+        .unwrap();
     v.push(&[8, 0, 8], &[1.5, 2.0, 1.0]).await.unwrap();
     let all = v.pull_all().await.unwrap();
     assert_eq!(all.len(), 9);
     assert_eq!((all[0], all[8], all[4]), (2.0, 2.5, 0.0));
-    let w = c.create_vector::<i64>(ModelSpec::vector("i64", 3, DType::I64)).await.unwrap();
+    let w = c
+        .create_vector::<i64>(ModelSpec::vector("i64", 3, DType::I64))
+        .await
+        .unwrap();
     w.push(&[2], &[-7]).await.unwrap();
     assert_eq!(w.pull(&[2, 1]).await.unwrap(), vec![-7, 0]);
 }
@@ -125,34 +149,73 @@ pub async fn aggregations(h: &dyn Harness) {
     }
     let spec = ModelSpec::matrix("agg-unknown", 4, 2, DType::I64).with_aggregator("nope");
     let err = c.create_matrix::<i64>(spec).await.unwrap_err();
-    assert!(matches!(err, PsError::UnknownAggregator(ref n) if n == "nope"), "{err}");
+    assert!(
+        matches!(err, PsError::UnknownAggregator(ref n) if n == "nope"),
+        "{err}"
+    );
     // The failed creation left nothing behind.
     assert!(c.matrix::<i64>("agg-unknown").await.is_err());
 }
 
 pub async fn errors_name_the_value_and_the_server_keeps_serving(h: &dyn Harness) {
     let c = client(h);
-    let m = c.create_matrix::<i32>(ModelSpec::matrix("e", 10, 4, DType::I32)).await.unwrap();
+    let m = c
+        .create_matrix::<i32>(ModelSpec::matrix("e", 10, 4, DType::I32))
+        .await
+        .unwrap();
     let err = m.push(&[10], &[0], &[1]).await.unwrap_err();
-    assert_eq!(err, PsError::RowOutOfRange { model: "e".into(), row: 10, rows: 10 });
+    assert_eq!(
+        err,
+        PsError::RowOutOfRange {
+            model: "e".into(),
+            row: 10,
+            rows: 10
+        }
+    );
     assert!(err.to_string().contains("row 10"));
     let err = m.pull(&[1], &[4]).await.unwrap_err();
-    assert_eq!(err, PsError::ColOutOfRange { model: "e".into(), col: 4, cols: 4 });
+    assert_eq!(
+        err,
+        PsError::ColOutOfRange {
+            model: "e".into(),
+            col: 4,
+            cols: 4
+        }
+    );
     let err = m.push(&[1, 2], &[0], &[1, 1]).await.unwrap_err();
     assert!(matches!(err, PsError::InvalidRequest(_)), "{err}");
     let err = c.matrix::<i32>("missing").await.unwrap_err();
     assert_eq!(err, PsError::UnknownModel("missing".into()));
     let err = c.matrix::<f64>("e").await.unwrap_err();
-    assert!(matches!(err, PsError::TypeMismatch { actual: DType::I32, requested: DType::F64, .. }));
-    let err = c.create_matrix::<i32>(ModelSpec::matrix("e", 10, 4, DType::I32)).await.unwrap_err();
+    assert!(matches!(
+        err,
+        PsError::TypeMismatch {
+            actual: DType::I32,
+            requested: DType::F64,
+            ..
+        }
+    ));
+    let err = c
+        .create_matrix::<i32>(ModelSpec::matrix("e", 10, 4, DType::I32))
+        .await
+        .unwrap_err();
     assert_eq!(err, PsError::ModelExists("e".into()));
-    let err = c.create_matrix::<i32>(ModelSpec::matrix("", 10, 4, DType::I32)).await.unwrap_err();
+    let err = c
+        .create_matrix::<i32>(ModelSpec::matrix("", 10, 4, DType::I32))
+        .await
+        .unwrap_err();
     assert!(matches!(err, PsError::InvalidRequest(_)));
     // Bypass the client's own checks: the shard must reject a bad request by itself.
     let raw = h.transport();
-    let bad = ps_core::message::Request::PullRows { model: "e".into(), rows: vec![u64::MAX] };
+    let bad = ps_core::message::Request::PullRows {
+        model: "e".into(),
+        rows: vec![u64::MAX],
+    };
     let err = raw.call(0, Arc::new(bad)).await.unwrap_err();
-    assert!(matches!(err, PsError::RowOutOfRange { row: u64::MAX, .. }), "{err}");
+    assert!(
+        matches!(err, PsError::RowOutOfRange { row: u64::MAX, .. }),
+        "{err}"
+    );
     let bad = ps_core::message::Request::Push(ps_core::message::Push {
         model: "e".into(),
         writer: 1,
@@ -170,20 +233,39 @@ pub async fn errors_name_the_value_and_the_server_keeps_serving(h: &dyn Harness)
 
 pub async fn destroy_and_list(h: &dyn Harness) {
     let c = client(h);
-    c.create_matrix::<i32>(ModelSpec::matrix("d1", 3, 3, DType::I32)).await.unwrap();
-    c.create_vector::<f32>(ModelSpec::vector("d2", 3, DType::F32)).await.unwrap();
-    let names: Vec<String> = c.list_models().await.unwrap().into_iter().map(|r| r.spec.name).collect();
+    c.create_matrix::<i32>(ModelSpec::matrix("d1", 3, 3, DType::I32))
+        .await
+        .unwrap();
+    c.create_vector::<f32>(ModelSpec::vector("d2", 3, DType::F32))
+        .await
+        .unwrap();
+    let names: Vec<String> = c
+        .list_models()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.spec.name)
+        .collect();
     assert!(names.contains(&"d1".to_string()) && names.contains(&"d2".to_string()));
     c.destroy("d1").await.unwrap();
-    assert_eq!(c.matrix::<i32>("d1").await.unwrap_err(), PsError::UnknownModel("d1".into()));
+    assert_eq!(
+        c.matrix::<i32>("d1").await.unwrap_err(),
+        PsError::UnknownModel("d1".into())
+    );
     // The name can be used again, from zero.
-    let m = c.create_matrix::<i32>(ModelSpec::matrix("d1", 3, 3, DType::I32)).await.unwrap();
+    let m = c
+        .create_matrix::<i32>(ModelSpec::matrix("d1", 3, 3, DType::I32))
+        .await
+        .unwrap();
     assert_eq!(m.pull(&[2], &[2]).await.unwrap(), vec![0]);
 }
 
 pub async fn large_requests_are_split(h: &dyn Harness) {
     // A tiny message limit forces every request into many pieces.
-    let config = ClientConfig { max_message_bytes: 512, ..ClientConfig::default() };
+    let config = ClientConfig {
+        max_message_bytes: 512,
+        ..ClientConfig::default()
+    };
     let c = client_with(h, config);
     let spec = ModelSpec::matrix("big", 300, 50, DType::I32).with_storage(Storage::Sparse);
     let m = c.create_matrix::<i32>(spec).await.unwrap();
@@ -202,7 +284,11 @@ pub async fn large_requests_are_split(h: &dyn Harness) {
     let got = m.pull_rows(&all).await.unwrap();
     for (r, row) in got.iter().enumerate() {
         for col in 0..50u32 {
-            let expected = if col % 3 == 0 { r as i32 - col as i32 } else { 0 };
+            let expected = if col % 3 == 0 {
+                r as i32 - col as i32
+            } else {
+                0
+            };
             assert_eq!(row.get(col), expected, "row {r} col {col}");
         }
     }
@@ -217,7 +303,11 @@ pub async fn concurrent_pushes_are_exact(h: &dyn Harness) {
 }
 
 /// `tasks` tasks each push `batches` deterministic batches; returns the expected dense contents.
-pub async fn many_concurrent_pushes(m: &ps_core::Matrix<i64>, tasks: u64, batches: u64) -> Vec<Vec<i64>> {
+pub async fn many_concurrent_pushes(
+    m: &ps_core::Matrix<i64>,
+    tasks: u64,
+    batches: u64,
+) -> Vec<Vec<i64>> {
     let rows = m.rows();
     let cols = m.cols() as u64;
     let mut handles = Vec::new();
@@ -285,16 +375,26 @@ pub async fn retries_give_up_with_a_clear_error(h: &dyn Harness) {
         seed: 1,
     };
     let setup = client(h);
-    setup.create_matrix::<i32>(ModelSpec::matrix("gone", 4, 4, DType::I32)).await.unwrap();
+    setup
+        .create_matrix::<i32>(ModelSpec::matrix("gone", 4, 4, DType::I32))
+        .await
+        .unwrap();
     let config = ClientConfig {
         max_attempts: 3,
         backoff_initial: Duration::from_millis(1),
         ..ClientConfig::default()
     };
-    let c = Client::new(Arc::new(Faulty::new(h.transport(), faults)), h.coordinator(), config);
+    let c = Client::new(
+        Arc::new(Faulty::new(h.transport(), faults)),
+        h.coordinator(),
+        config,
+    );
     let m = c.matrix::<i32>("gone").await.unwrap();
     let err = m.push(&[0], &[0], &[1]).await.unwrap_err();
-    assert!(matches!(err, PsError::ShardUnreachable { attempts: 3, .. }), "{err}");
+    assert!(
+        matches!(err, PsError::ShardUnreachable { attempts: 3, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("dropped"), "{err}");
 }
 
@@ -302,7 +402,10 @@ pub async fn snapshots_round_trip(h: &dyn Harness) {
     let c = client(h);
     let spec = ModelSpec::matrix("snap", 30, 5, DType::I64).with_storage(Storage::Sparse);
     let m = c.create_matrix::<i64>(spec).await.unwrap();
-    let v = c.create_vector::<f64>(ModelSpec::vector("snapv", 7, DType::F64)).await.unwrap();
+    let v = c
+        .create_vector::<f64>(ModelSpec::vector("snapv", 7, DType::F64))
+        .await
+        .unwrap();
     m.push(&[0, 29, 13], &[4, 0, 2], &[5, 6, 7]).await.unwrap();
     v.push(&[6], &[0.5]).await.unwrap();
     c.save_snapshot("s1").await.unwrap();
@@ -310,7 +413,10 @@ pub async fn snapshots_round_trip(h: &dyn Harness) {
     v.push(&[6], &[9.0]).await.unwrap();
     c.save_snapshot("s2").await.unwrap();
     c.load_snapshot("s1").await.unwrap();
-    assert_eq!(m.pull(&[0, 29, 13, 1], &[4, 0, 2, 1]).await.unwrap(), vec![5, 6, 7, 0]);
+    assert_eq!(
+        m.pull(&[0, 29, 13, 1], &[4, 0, 2, 1]).await.unwrap(),
+        vec![5, 6, 7, 0]
+    );
     assert_eq!(v.pull(&[6]).await.unwrap(), vec![0.5]);
     // Exactly-once state travels with the snapshot: the same handle keeps pushing correctly.
     m.push(&[1], &[1], &[1]).await.unwrap();

@@ -10,7 +10,13 @@ use ps_core::{Client, DType, Matrix, ModelSpec, PartitionerKind, Storage};
 
 #[derive(Debug, Clone)]
 enum Op {
-    Create { storage: Storage, partitioner: PartitionerKind, rows: u64, cols: u32, replace: bool },
+    Create {
+        storage: Storage,
+        partitioner: PartitionerKind,
+        rows: u64,
+        cols: u32,
+        replace: bool,
+    },
     Push(Vec<(u64, u32, i64)>),
     PullRows(Vec<u64>),
     Pull(Vec<(u64, u32)>),
@@ -47,25 +53,47 @@ pub async fn run(client: &Client, seed: u64, steps: usize) {
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let rng = TestRng::from_seed(proptest::test_runner::RngAlgorithm::ChaCha, &seed_bytes);
     let mut runner = TestRunner::new_with_rng(Config::default(), rng);
-    let ops = proptest::collection::vec(op(), steps).new_tree(&mut runner).unwrap().current();
+    let ops = proptest::collection::vec(op(), steps)
+        .new_tree(&mut runner)
+        .unwrap()
+        .current();
     let mut live: Option<Live> = None;
     let mut generation = 0;
     for (step, op) in ops.into_iter().enumerate() {
         match (op, live.as_mut()) {
-            (Op::Create { storage, partitioner, rows, cols, replace }, _) => {
+            (
+                Op::Create {
+                    storage,
+                    partitioner,
+                    rows,
+                    cols,
+                    replace,
+                },
+                _,
+            ) => {
                 if let Some(old) = live.take() {
                     client.destroy(&old.matrix.spec().name).await.unwrap();
                 }
                 generation += 1;
-                let spec = ModelSpec::matrix(format!("prop-{seed}-{generation}"), rows, cols, DType::I64)
-                    .with_storage(storage)
-                    .with_partitioner(partitioner)
-                    .with_aggregator(if replace { "replace" } else { "add" });
+                let spec =
+                    ModelSpec::matrix(format!("prop-{seed}-{generation}"), rows, cols, DType::I64)
+                        .with_storage(storage)
+                        .with_partitioner(partitioner)
+                        .with_aggregator(if replace { "replace" } else { "add" });
                 let matrix = client.create_matrix::<i64>(spec).await.unwrap();
-                live = Some(Live { matrix, rows, cols, replace, reference: HashMap::new() });
+                live = Some(Live {
+                    matrix,
+                    rows,
+                    cols,
+                    replace,
+                    reference: HashMap::new(),
+                });
             }
             (Op::Push(cells), Some(l)) => {
-                let cells: Vec<_> = cells.into_iter().filter(|&(r, c, _)| r < l.rows && c < l.cols).collect();
+                let cells: Vec<_> = cells
+                    .into_iter()
+                    .filter(|&(r, c, _)| r < l.rows && c < l.cols)
+                    .collect();
                 let rows: Vec<u64> = cells.iter().map(|c| c.0).collect();
                 let cols: Vec<u32> = cells.iter().map(|c| c.1).collect();
                 let vals: Vec<i64> = cells.iter().map(|c| c.2).collect();
@@ -87,12 +115,19 @@ pub async fn run(client: &Client, seed: u64, steps: usize) {
                 }
             }
             (Op::Pull(cells), Some(l)) => {
-                let cells: Vec<_> = cells.into_iter().filter(|&(r, c)| r < l.rows && c < l.cols).collect();
+                let cells: Vec<_> = cells
+                    .into_iter()
+                    .filter(|&(r, c)| r < l.rows && c < l.cols)
+                    .collect();
                 let rows: Vec<u64> = cells.iter().map(|c| c.0).collect();
                 let cols: Vec<u32> = cells.iter().map(|c| c.1).collect();
                 let got = l.matrix.pull(&rows, &cols).await.unwrap();
                 for ((r, c), v) in cells.into_iter().zip(got) {
-                    assert_eq!(v, l.reference.get(&(r, c)).copied().unwrap_or(0), "step {step}: ({r},{c})");
+                    assert_eq!(
+                        v,
+                        l.reference.get(&(r, c)).copied().unwrap_or(0),
+                        "step {step}: ({r},{c})"
+                    );
                 }
             }
             (Op::Destroy, Some(l)) => {
