@@ -1,0 +1,234 @@
+//! The analyzer: text to terms through a tantivy tokenizer pipeline.
+//!
+//! `tokenizer → lower case → drop over-long raw tokens → stop words → Snowball stem → length
+//! filter`, each stage a tantivy `TokenFilter` (see the sibling modules for the ones written here).
+//! [`AnalyzerConfig`] is serialisable and recorded in the corpus manifest, so a corpus says exactly
+//! how it was made.
+
+mod length_filter;
+mod letter_tokenizer;
+mod stem_filter;
+pub mod stopwords;
+
+use rust_stemmers::Algorithm;
+use serde::{Deserialize, Serialize};
+use tantivy::tokenizer::{
+    LowerCaser, RemoveLongFilter, SimpleTokenizer, StopWordFilter, TextAnalyzer, TokenStream,
+};
+
+pub use length_filter::LengthFilter;
+pub use letter_tokenizer::LetterTokenizer;
+pub use stem_filter::SnowballStemFilter;
+
+use crate::IngestError;
+
+/// How text is split into raw tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenizerKind {
+    /// Runs of letters; digits and punctuation split (the seed's choice).
+    Letters,
+    /// Runs of letters and digits (tantivy's `SimpleTokenizer`).
+    Alphanumeric,
+}
+
+/// Every analyzer setting. Start from [`AnalyzerConfig::preset`] and override fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnalyzerConfig {
+    pub tokenizer: TokenizerKind,
+    pub lowercase: bool,
+    /// Raw tokens longer than this many bytes are dropped before stemming (URLs, base64, hashes).
+    pub max_raw_len: usize,
+    /// Stop-word list language (`english`), or none.
+    pub stopwords: Option<String>,
+    /// Snowball stemmer language (`english`, `german`, ...), or none.
+    pub stem: Option<String>,
+    /// Final terms must have at least this many characters...
+    pub min_len: usize,
+    /// ... and at most this many.
+    pub max_len: usize,
+}
+
+/// Named starting points for [`AnalyzerConfig`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// The seed's preprocessing: split on non-letters, drop tokens over 32 characters, lower
+    /// case, English stop words, Snowball English ("Porter2") stems of 3–14 characters.
+    Seed,
+    /// Minimal: alphanumeric tokens, lower case, nothing removed but tokens over 64 bytes.
+    None,
+}
+
+impl AnalyzerConfig {
+    pub fn preset(preset: Preset) -> AnalyzerConfig {
+        match preset {
+            Preset::Seed => AnalyzerConfig {
+                tokenizer: TokenizerKind::Letters,
+                lowercase: true,
+                max_raw_len: 32,
+                stopwords: Some("english".into()),
+                stem: Some("english".into()),
+                min_len: 3,
+                max_len: 14,
+            },
+            Preset::None => AnalyzerConfig {
+                tokenizer: TokenizerKind::Alphanumeric,
+                lowercase: true,
+                max_raw_len: 64,
+                stopwords: None,
+                stem: None,
+                min_len: 1,
+                max_len: 64,
+            },
+        }
+    }
+}
+
+/// Languages of `rust-stemmers`, by lower-case English name.
+pub fn stem_algorithm(language: &str) -> Option<Algorithm> {
+    Some(match language.to_ascii_lowercase().as_str() {
+        "arabic" => Algorithm::Arabic,
+        "danish" => Algorithm::Danish,
+        "dutch" => Algorithm::Dutch,
+        "english" | "porter" | "porter2" => Algorithm::English,
+        "finnish" => Algorithm::Finnish,
+        "french" => Algorithm::French,
+        "german" => Algorithm::German,
+        "greek" => Algorithm::Greek,
+        "hungarian" => Algorithm::Hungarian,
+        "italian" => Algorithm::Italian,
+        "norwegian" => Algorithm::Norwegian,
+        "portuguese" => Algorithm::Portuguese,
+        "romanian" => Algorithm::Romanian,
+        "russian" => Algorithm::Russian,
+        "spanish" => Algorithm::Spanish,
+        "swedish" => Algorithm::Swedish,
+        "tamil" => Algorithm::Tamil,
+        "turkish" => Algorithm::Turkish,
+        _ => return None,
+    })
+}
+
+/// A built analyzer. Cheap to clone: one per worker thread.
+#[derive(Clone)]
+pub struct Analyzer {
+    inner: TextAnalyzer,
+    config: AnalyzerConfig,
+}
+
+impl std::fmt::Debug for Analyzer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analyzer")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Analyzer {
+    /// Validates `config` and builds the tantivy pipeline.
+    pub fn new(config: AnalyzerConfig) -> Result<Analyzer, IngestError> {
+        if config.min_len > config.max_len {
+            return Err(IngestError::Config(format!(
+                "min token length {} exceeds max {}",
+                config.min_len, config.max_len
+            )));
+        }
+        let stop_words: Vec<String> = match config.stopwords.as_deref() {
+            None => Vec::new(),
+            Some("english") => stopwords::ENGLISH.iter().map(|w| (*w).to_owned()).collect(),
+            Some(other) => {
+                return Err(IngestError::Config(format!(
+                    "no stop-word list for {other:?} (available: english)"
+                )));
+            }
+        };
+        let stem =
+            match config.stem.as_deref() {
+                None => None,
+                Some(lang) => Some(stem_algorithm(lang).ok_or_else(|| {
+                    IngestError::Config(format!("no Snowball stemmer for {lang:?}"))
+                })?),
+            };
+        // The builder's type changes with each filter; box after the tokenizer-specific part.
+        let base = match config.tokenizer {
+            TokenizerKind::Letters => TextAnalyzer::builder(LetterTokenizer::default()).dynamic(),
+            TokenizerKind::Alphanumeric => {
+                TextAnalyzer::builder(SimpleTokenizer::default()).dynamic()
+            }
+        };
+        let mut builder = base.filter_dynamic(RemoveLongFilter::limit(config.max_raw_len + 1));
+        if config.lowercase {
+            builder = builder.filter_dynamic(LowerCaser);
+        }
+        if !stop_words.is_empty() {
+            builder = builder.filter_dynamic(StopWordFilter::remove(stop_words));
+        }
+        if let Some(algorithm) = stem {
+            builder = builder.filter_dynamic(SnowballStemFilter::new(algorithm));
+        }
+        let inner = builder
+            .filter_dynamic(LengthFilter::new(config.min_len, config.max_len))
+            .build();
+        Ok(Analyzer { inner, config })
+    }
+
+    pub fn config(&self) -> &AnalyzerConfig {
+        &self.config
+    }
+
+    /// Calls `sink` with each term of `text`, in order.
+    pub fn for_each_term(&mut self, text: &str, sink: &mut dyn FnMut(&str)) {
+        let mut stream = self.inner.token_stream(text);
+        while stream.advance() {
+            sink(&stream.token().text);
+        }
+    }
+
+    /// The terms of `text` (convenience for tests and small inputs).
+    pub fn terms(&mut self, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        self.for_each_term(text, &mut |t| out.push(t.to_owned()));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_preset_matches_the_seed_preprocessing() {
+        let mut a = Analyzer::new(AnalyzerConfig::preset(Preset::Seed)).unwrap();
+        let terms = a.terms(
+            "The Running dogs ran 42 times: x86 ok? Internationalization's \
+             aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa generously",
+        );
+        // "the" is a stop word; "ok", "x", "s" are too short; the 40-letter run is too long.
+        assert_eq!(
+            terms,
+            ["run", "dog", "ran", "time", "internation", "generous"]
+        );
+        // Stems longer than 14 characters are dropped after stemming.
+        assert!(a.terms("counterrevolutionaries").is_empty());
+    }
+
+    #[test]
+    fn none_preset_keeps_digits_and_stop_words() {
+        let mut a = Analyzer::new(AnalyzerConfig::preset(Preset::None)).unwrap();
+        assert_eq!(a.terms("The x86 CPU"), ["the", "x86", "cpu"]);
+    }
+
+    #[test]
+    fn other_languages_and_bad_settings() {
+        let mut config = AnalyzerConfig::preset(Preset::None);
+        config.stem = Some("german".into());
+        let mut a = Analyzer::new(config.clone()).unwrap();
+        assert_eq!(a.terms("Häuser"), ["haus"]);
+        config.stem = Some("klingon".into());
+        assert!(Analyzer::new(config.clone()).is_err());
+        config.stem = None;
+        config.min_len = 10;
+        config.max_len = 2;
+        assert!(Analyzer::new(config).is_err());
+    }
+}

@@ -1,0 +1,98 @@
+//! A worker's own term dictionary: term → local id, with counts and document frequencies.
+//!
+//! Each worker thread owns one, so analysis needs no locks; the dictionaries are merged once at
+//! the end of the first pass ([`crate::vocabulary`]).
+
+use rustc_hash::FxHashMap;
+
+/// Term statistics of one worker.
+#[derive(Debug, Default)]
+pub struct TermDictionary {
+    ids: FxHashMap<Box<str>, u32>,
+    terms: Vec<Box<str>>,
+    counts: Vec<u64>,
+    docs: Vec<u64>,
+    /// Document sequence number that last counted a term's document frequency.
+    last_doc: Vec<u64>,
+    doc_seq: u64,
+}
+
+impl TermDictionary {
+    /// Starts a new document (for document frequencies).
+    pub fn begin_document(&mut self) {
+        self.doc_seq += 1;
+    }
+
+    /// Records `n` occurrences of `term` in the current document; returns its local id.
+    pub fn add(&mut self, term: &str, n: u64) -> u32 {
+        let id = match self.ids.get(term) {
+            Some(&id) => id,
+            None => {
+                let id = self.terms.len() as u32;
+                let boxed: Box<str> = term.into();
+                self.ids.insert(boxed.clone(), id);
+                self.terms.push(boxed);
+                self.counts.push(0);
+                self.docs.push(0);
+                self.last_doc.push(0);
+                id
+            }
+        };
+        let i = id as usize;
+        self.counts[i] += n;
+        if self.last_doc[i] != self.doc_seq {
+            self.last_doc[i] = self.doc_seq;
+            self.docs[i] += 1;
+        }
+        id
+    }
+
+    /// Forgets the counts of the current document's terms (listed by local id with their
+    /// multiplicity), when the document is dropped after all.
+    pub fn retract(&mut self, tokens: &[u32]) {
+        for &t in tokens {
+            let i = t as usize;
+            self.counts[i] -= 1;
+            if self.last_doc[i] == self.doc_seq {
+                self.last_doc[i] = 0;
+                self.docs[i] -= 1;
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.terms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// Consumes the dictionary: `(term, count, docs)` by local id.
+    pub fn into_entries(self) -> impl Iterator<Item = (Box<str>, u64, u64)> {
+        self.terms
+            .into_iter()
+            .zip(self.counts)
+            .zip(self.docs)
+            .map(|((t, c), d)| (t, c, d))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_document_frequencies() {
+        let mut d = TermDictionary::default();
+        d.begin_document();
+        let a = d.add("a", 1);
+        d.add("a", 1);
+        d.add("b", 2);
+        d.begin_document();
+        d.add("a", 1);
+        let entries: Vec<_> = d.into_entries().collect();
+        assert_eq!(a, 0);
+        assert_eq!(entries, [("a".into(), 3, 2), ("b".into(), 2, 1)]);
+    }
+}

@@ -1,0 +1,584 @@
+//! WARC 1.0/1.1 (plain or gzip per record, Common Crawl style), read as a stream of records.
+//!
+//! Documents are `response` records whose HTTP payload is HTML (or plain text), `resource`
+//! records of those types, and WET `conversion` records (plain text). `warcinfo`, `request`,
+//! `metadata`, `revisit` and non-text or non-2xx responses are ignored by design (counted, not
+//! skipped). Malformed input is skipped with its decompressed offset and the reader resynchronises
+//! on the next `WARC/` line: bad headers, a missing Content-Length, a record shorter or longer
+//! than its Content-Length, truncated gzip.
+//!
+//! The parser is hand-written over `flate2::MultiGzDecoder` rather than the `warc` crate, which
+//! would bring libflate, chrono, uuid and nom for the ~200 lines of framing needed here, and which
+//! stops at the first malformed record where this reader counts it and goes on.
+
+use std::io::{self, BufRead, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use flate2::read::{MultiGzDecoder, ZlibDecoder};
+
+use super::charset::{self, charset_param};
+use super::{Body, ByteCounters, DocSink, RawDoc, Skip, open_maybe_gzip, stream_error_reason};
+use crate::IngestError;
+
+/// Records larger than this are skipped rather than buffered.
+pub const MAX_RECORD_BYTES: u64 = 64 << 20;
+/// Header lines longer than this are treated as garbage.
+const MAX_LINE: usize = 64 << 10;
+
+/// Reads one line (up to and including `\n`), at most `MAX_LINE` bytes.
+fn read_line_bounded<R: BufRead + ?Sized>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<usize> {
+    buf.clear();
+    loop {
+        let available = r.fill_buf()?;
+        if available.is_empty() {
+            return Ok(buf.len());
+        }
+        let room = MAX_LINE - buf.len();
+        let chunk = &available[..available.len().min(room)];
+        match chunk.iter().position(|&c| c == b'\n') {
+            Some(p) => {
+                buf.extend_from_slice(&chunk[..=p]);
+                r.consume(p + 1);
+                return Ok(buf.len());
+            }
+            None => {
+                let n = chunk.len();
+                buf.extend_from_slice(chunk);
+                r.consume(n);
+                if buf.len() >= MAX_LINE {
+                    return Ok(buf.len());
+                }
+            }
+        }
+    }
+}
+
+fn trim_eol(line: &[u8]) -> &[u8] {
+    let mut l = line;
+    while let [rest @ .., b'\n' | b'\r'] = l {
+        l = rest;
+    }
+    l
+}
+
+fn is_version_line(line: &[u8]) -> bool {
+    line.starts_with(b"WARC/1.") || line.starts_with(b"WARC/0.")
+}
+
+/// Named header fields of a WARC record or an HTTP message (names lower-cased).
+#[derive(Debug, Default)]
+struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Parses `Name: value` lines; continuation lines (leading space or tab) extend the last value.
+    fn parse_line(&mut self, line: &[u8]) -> bool {
+        let line = String::from_utf8_lossy(trim_eol(line));
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = self.0.last_mut() {
+                last.1.push(' ');
+                last.1.push_str(line.trim());
+                return true;
+            }
+            return false;
+        }
+        match line.split_once(':') {
+            Some((name, value)) if !name.trim().is_empty() => {
+                self.0
+                    .push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// State of the record stream.
+struct WarcStream<'a> {
+    input: Box<dyn BufRead + Send>,
+    name: String,
+    gzip: bool,
+    /// Decompressed bytes consumed so far: the offsets in messages.
+    offset: u64,
+    line: Vec<u8>,
+    /// A version line already read while checking the end of the previous record.
+    pending_version: bool,
+    sink: &'a mut dyn DocSink,
+}
+
+enum Step {
+    Continue,
+    End,
+}
+
+impl WarcStream<'_> {
+    fn line(&mut self) -> io::Result<usize> {
+        let n = read_line_bounded(&mut self.input, &mut self.line)?;
+        self.offset += n as u64;
+        Ok(n)
+    }
+
+    fn skip(
+        &mut self,
+        reason: &'static str,
+        record_at: u64,
+        what: &str,
+    ) -> Result<(), IngestError> {
+        self.sink.skip(Skip::new(
+            reason,
+            format!("{}: record at offset {record_at}: {what}", self.name),
+        ))
+    }
+
+    /// Reads lines until a `WARC/` version line (`Ok(true)`) or end of input (`Ok(false)`).
+    /// Counts the garbage it passes over as one skip.
+    fn resync(&mut self, from: u64, why: Option<&'static str>) -> Result<bool, IngestError> {
+        let mut garbage = false;
+        loop {
+            match self.line() {
+                Ok(0) => break,
+                Ok(_) if is_version_line(&self.line) => {
+                    self.report_garbage(garbage, from, why)?;
+                    return Ok(true);
+                }
+                Ok(_) => garbage |= !trim_eol(&self.line).is_empty(),
+                Err(e) => {
+                    self.report_garbage(garbage, from, why)?;
+                    self.stream_error(&e)?;
+                    return Ok(false);
+                }
+            }
+        }
+        self.report_garbage(garbage, from, why)?;
+        Ok(false)
+    }
+
+    fn report_garbage(
+        &mut self,
+        garbage: bool,
+        from: u64,
+        why: Option<&'static str>,
+    ) -> Result<(), IngestError> {
+        match why {
+            Some(reason) if garbage => self.skip(
+                reason,
+                from,
+                "bytes that are not a WARC record skipped up to the next record",
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    fn stream_error(&mut self, e: &io::Error) -> Result<(), IngestError> {
+        let reason = stream_error_reason(e, self.gzip);
+        let msg = format!(
+            "{}: {e} at decompressed offset {}; rest of file skipped",
+            self.name, self.offset
+        );
+        self.sink.skip(Skip::new(reason, msg))
+    }
+
+    fn next_record(&mut self) -> Result<Step, IngestError> {
+        // 1. The version line (skipping blank lines between records).
+        if !self.pending_version {
+            loop {
+                let start = self.offset;
+                match self.line() {
+                    Ok(0) => return Ok(Step::End),
+                    Ok(_) if trim_eol(&self.line).is_empty() => continue,
+                    Ok(_) if is_version_line(&self.line) => break,
+                    Ok(_) => {
+                        let found = String::from_utf8_lossy(trim_eol(&self.line))
+                            .chars()
+                            .take(40)
+                            .collect::<String>();
+                        self.skip(
+                            "malformed-warc-header",
+                            start,
+                            &format!("expected a WARC/1.x version line, found {found:?}"),
+                        )?;
+                        if !self.resync(start, None)? {
+                            return Ok(Step::End);
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        self.stream_error(&e)?;
+                        return Ok(Step::End);
+                    }
+                }
+            }
+        }
+        self.pending_version = false;
+        let record_at = self.offset - self.line.len() as u64;
+
+        // 2. Header fields up to the blank line.
+        let mut headers = Headers::default();
+        loop {
+            match self.line() {
+                Ok(0) => {
+                    self.skip(
+                        "truncated-record",
+                        record_at,
+                        "input ends inside the record header",
+                    )?;
+                    return Ok(Step::End);
+                }
+                Ok(_) if trim_eol(&self.line).is_empty() => break,
+                Ok(_) if is_version_line(&self.line) => {
+                    self.skip(
+                        "malformed-warc-header",
+                        record_at,
+                        "header not terminated by a blank line",
+                    )?;
+                    self.pending_version = true;
+                    return Ok(Step::Continue);
+                }
+                Ok(_) => {
+                    let line = self.line.clone();
+                    if !headers.parse_line(&line) {
+                        let found = String::from_utf8_lossy(trim_eol(&line))
+                            .chars()
+                            .take(60)
+                            .collect::<String>();
+                        self.skip(
+                            "malformed-warc-header",
+                            record_at,
+                            &format!("bad header line {found:?}"),
+                        )?;
+                        return self.resync_after(record_at);
+                    }
+                }
+                Err(e) => {
+                    self.stream_error(&e)?;
+                    return Ok(Step::End);
+                }
+            }
+        }
+        let Some(length) = headers
+            .get("content-length")
+            .and_then(|v| v.parse::<u64>().ok())
+        else {
+            self.skip(
+                "malformed-warc-header",
+                record_at,
+                "missing or invalid Content-Length",
+            )?;
+            return self.resync_after(record_at);
+        };
+
+        // 3. The block.
+        if length > MAX_RECORD_BYTES {
+            self.skip(
+                "record-too-large",
+                record_at,
+                &format!("Content-Length {length} exceeds {MAX_RECORD_BYTES}"),
+            )?;
+            let copied = io::copy(&mut (&mut self.input).take(length), &mut io::sink());
+            match copied {
+                Ok(n) => self.offset += n,
+                Err(e) => {
+                    self.stream_error(&e)?;
+                    return Ok(Step::End);
+                }
+            }
+            return Ok(Step::Continue);
+        }
+        let mut block = Vec::with_capacity(length as usize);
+        match (&mut self.input).take(length).read_to_end(&mut block) {
+            Ok(n) => self.offset += n as u64,
+            Err(e) => {
+                self.stream_error(&e)?;
+                return Ok(Step::End);
+            }
+        }
+        if (block.len() as u64) < length {
+            self.skip(
+                "record-shorter-than-content-length",
+                record_at,
+                &format!(
+                    "Content-Length is {length} but the input ends after {} bytes",
+                    block.len()
+                ),
+            )?;
+            return Ok(Step::End);
+        }
+
+        // 4. What follows must be blank lines then the next version line (or the end).
+        loop {
+            let at = self.offset;
+            match self.line() {
+                Ok(0) => break,
+                Ok(_) if trim_eol(&self.line).is_empty() => continue,
+                Ok(_) if is_version_line(&self.line) => {
+                    self.pending_version = true;
+                    break;
+                }
+                Ok(_) => {
+                    self.skip(
+                        "content-length-mismatch",
+                        record_at,
+                        &format!("the record continues past its Content-Length of {length} (unexpected bytes at offset {at})"),
+                    )?;
+                    self.pending_version = self.resync(at, None)?;
+                    return Ok(if self.pending_version {
+                        Step::Continue
+                    } else {
+                        Step::End
+                    });
+                }
+                Err(e) => {
+                    // The record itself is complete: use it, then report the stream error.
+                    self.record(&headers, block, record_at)?;
+                    self.stream_error(&e)?;
+                    return Ok(Step::End);
+                }
+            }
+        }
+        self.record(&headers, block, record_at)?;
+        Ok(Step::Continue)
+    }
+
+    fn resync_after(&mut self, record_at: u64) -> Result<Step, IngestError> {
+        self.pending_version = self.resync(record_at, None)?;
+        Ok(if self.pending_version {
+            Step::Continue
+        } else {
+            Step::End
+        })
+    }
+
+    /// Turns a complete record into a document, an ignore or a skip.
+    fn record(
+        &mut self,
+        headers: &Headers,
+        block: Vec<u8>,
+        record_at: u64,
+    ) -> Result<(), IngestError> {
+        let kind = headers.get("warc-type").unwrap_or("").to_ascii_lowercase();
+        let id = headers
+            .get("warc-target-uri")
+            .or_else(|| headers.get("warc-record-id"))
+            .map_or_else(|| format!("{}@{record_at}", self.name), str::to_owned);
+        let content_type = headers
+            .get("content-type")
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match kind.as_str() {
+            "response" if content_type.starts_with("application/http") => {
+                match parse_http(&block) {
+                    Ok((status, http_headers, body_at)) => {
+                        if !(200..300).contains(&status) {
+                            self.sink.ignore("warc-http-not-2xx");
+                            return Ok(());
+                        }
+                        let payload = match decode_payload(&http_headers, &block[body_at..]) {
+                            Ok(p) => p,
+                            Err(what) => return self.skip("bad-http-payload", record_at, &what),
+                        };
+                        let ct = http_headers
+                            .get("content-type")
+                            .unwrap_or("")
+                            .to_ascii_lowercase();
+                        self.payload(id, &ct, payload, record_at)
+                    }
+                    Err(what) => self.skip("malformed-http", record_at, &what),
+                }
+            }
+            "response" | "resource" => self.payload(id, &content_type, block, record_at),
+            "conversion" => self.payload(id, "text/plain", block, record_at),
+            "warcinfo" | "request" | "metadata" | "revisit" | "continuation" => {
+                self.sink.ignore(match kind.as_str() {
+                    "warcinfo" => "warc-warcinfo",
+                    "request" => "warc-request",
+                    "metadata" => "warc-metadata",
+                    "revisit" => "warc-revisit",
+                    _ => "warc-continuation",
+                });
+                Ok(())
+            }
+            _ => self.skip(
+                "malformed-warc-header",
+                record_at,
+                &format!("unknown WARC-Type {kind:?}"),
+            ),
+        }
+    }
+
+    fn payload(
+        &mut self,
+        id: String,
+        content_type: &str,
+        bytes: Vec<u8>,
+        record_at: u64,
+    ) -> Result<(), IngestError> {
+        let media = content_type.split(';').next().unwrap_or("").trim();
+        let sniff_html = media.is_empty() && {
+            let start = bytes
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())
+                .unwrap_or(0);
+            bytes.get(start) == Some(&b'<')
+        };
+        let charset = charset_param(content_type);
+        let body = if media == "text/html" || media == "application/xhtml+xml" || sniff_html {
+            Body::Html { bytes, charset }
+        } else if media == "text/plain" {
+            Body::Text(charset::decode(&bytes, charset.as_deref()).0)
+        } else {
+            self.sink.ignore("warc-not-text");
+            return Ok(());
+        };
+        if body.is_empty() {
+            return self.skip("empty", record_at, "empty payload");
+        }
+        self.sink.document(RawDoc { id, body })
+    }
+}
+
+/// Splits an HTTP response: status code, headers, start of the body. Accepts a status line
+/// without reason phrase (`HTTP/1.0 302`) and bare `\n` line ends.
+fn parse_http(block: &[u8]) -> Result<(u16, Headers, usize), String> {
+    let mut pos = 0;
+    let next_line = |pos: &mut usize| -> Option<&[u8]> {
+        if *pos >= block.len() {
+            return None;
+        }
+        let end = block[*pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(block.len(), |p| *pos + p + 1);
+        let line = &block[*pos..end];
+        *pos = end;
+        Some(line)
+    };
+    let status_line = next_line(&mut pos).ok_or("empty HTTP response")?;
+    let status_text = String::from_utf8_lossy(trim_eol(status_line)).into_owned();
+    let mut parts = status_text.split_whitespace();
+    let (Some(version), Some(code)) = (parts.next(), parts.next()) else {
+        return Err(format!("bad HTTP status line {status_text:?}"));
+    };
+    let code: u16 = match (version.starts_with("HTTP/"), code.parse()) {
+        (true, Ok(c)) => c,
+        _ => return Err(format!("bad HTTP status line {status_text:?}")),
+    };
+    let mut headers = Headers::default();
+    loop {
+        let Some(line) = next_line(&mut pos) else {
+            // Headers without a body: fine, the payload is empty.
+            return Ok((code, headers, block.len()));
+        };
+        if trim_eol(line).is_empty() {
+            return Ok((code, headers, pos));
+        }
+        if !headers.parse_line(line) {
+            return Err(format!(
+                "bad HTTP header line {:?}",
+                String::from_utf8_lossy(trim_eol(line))
+            ));
+        }
+    }
+}
+
+/// Undoes chunked transfer encoding and gzip/deflate content encoding, as crawlers that store raw
+/// traffic leave them in place.
+fn decode_payload(headers: &Headers, body: &[u8]) -> Result<Vec<u8>, String> {
+    let mut data = if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+    {
+        dechunk(body).unwrap_or_else(|| body.to_vec())
+    } else {
+        body.to_vec()
+    };
+    match headers
+        .get("content-encoding")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("" | "identity") => {}
+        Some("gzip" | "x-gzip") => {
+            let mut out = Vec::new();
+            MultiGzDecoder::new(&data[..])
+                .take(MAX_RECORD_BYTES * 4)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("gzip content encoding: {e}"))?;
+            data = out;
+        }
+        Some("deflate") => {
+            let mut out = Vec::new();
+            ZlibDecoder::new(&data[..])
+                .take(MAX_RECORD_BYTES * 4)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("deflate content encoding: {e}"))?;
+            data = out;
+        }
+        Some(other) => return Err(format!("unsupported content encoding {other:?}")),
+    }
+    Ok(data)
+}
+
+/// Decodes `Transfer-Encoding: chunked`; `None` if the body is not actually chunked (some archives
+/// keep the header but store the de-chunked body).
+fn dechunk(body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut pos = 0;
+    loop {
+        let line_end = body[pos..].iter().position(|&b| b == b'\n')? + pos;
+        let size_text = std::str::from_utf8(trim_eol(&body[pos..line_end])).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        pos = line_end + 1;
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(body.get(pos..pos + size)?);
+        pos += size;
+        while matches!(body.get(pos), Some(b'\r' | b'\n')) {
+            pos += 1;
+        }
+    }
+}
+
+/// Reads every record of one WARC file.
+pub fn read(
+    path: &Path,
+    counters: &Arc<ByteCounters>,
+    sink: &mut dyn DocSink,
+) -> Result<(), IngestError> {
+    let (input, gzip) = open_maybe_gzip(path, counters)?;
+    let mut stream = WarcStream {
+        input,
+        name: path.display().to_string(),
+        gzip,
+        offset: 0,
+        line: Vec::new(),
+        pending_version: false,
+        sink,
+    };
+    while let Step::Continue = stream.next_record()? {}
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_status_without_reason_and_chunked_body() {
+        let (code, headers, at) = parse_http(b"HTTP/1.0 302 \r\nLocation: x\r\n\r\n").unwrap();
+        assert_eq!((code, headers.get("location"), at), (302, Some("x"), 30));
+        assert_eq!(
+            dechunk(b"4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n").unwrap(),
+            b"Wikipedia"
+        );
+        assert!(dechunk(b"<html>").is_none());
+        assert!(parse_http(b"garbage\r\n\r\n").is_err());
+    }
+}
