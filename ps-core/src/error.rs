@@ -46,6 +46,9 @@ pub enum PsError {
     Snapshot { path: PathBuf, message: String },
     #[error("server is shutting down")]
     ShuttingDown,
+    /// A server could not serve (its listener or connection machinery failed).
+    #[error("server: {0}")]
+    Server(String),
 }
 
 impl PsError {

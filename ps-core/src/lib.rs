@@ -26,6 +26,7 @@ mod codec;
 mod dedup;
 mod embedded;
 mod error;
+pub mod grpc;
 pub mod master;
 mod matrix;
 pub mod message;

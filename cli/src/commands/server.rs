@@ -1,0 +1,175 @@
+//! `glint-lda server`: one parameter-server shard. It binds its listener, starts serving, registers
+//! its address with the master (which answers with its shard index), prints
+//! `listening on ADDR as shard N` on stdout, and serves until SIGINT or SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use ps_core::grpc::{GrpcCoordinator, ServeOptions};
+use ps_core::master::{MasterRequest, MasterResponse};
+use ps_core::transport::Coordinator;
+use ps_core::{AggregatorRegistry, ClientConfig, Limits, Shard, ShardConfig};
+
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// Address of the master, HOST:PORT.
+    #[arg(long)]
+    pub master: String,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub bind: String,
+    /// Address clients use to reach this server; defaults to the bound address.
+    #[arg(long)]
+    pub advertise: Option<String>,
+    /// File holding the shared-secret token that every call must present (and that this server
+    /// presents to the master).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Directory for snapshots; without it, save and load requests are refused.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Largest gRPC message accepted, in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub max_message_mb: usize,
+    /// How long to keep trying to register with the master, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub register_timeout_secs: u64,
+}
+
+pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
+    let token = read_token(args.token_file.as_deref())?;
+    if args.max_message_mb == 0 {
+        bail!("--max-message-mb must be at least 1");
+    }
+    if let Some(dir) = &args.data_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the data directory {}", dir.display()))?;
+    }
+    runtime()?.block_on(serve(args, token))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(args: ServerArgs, token: Option<String>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("binding the server to {}", args.bind))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let advertise = match args.advertise {
+        Some(a) => a,
+        None if addr.ip().is_unspecified() => {
+            bail!("bound to {addr}, which clients cannot dial: pass --advertise HOST:PORT")
+        }
+        None => addr.to_string(),
+    };
+    let config = ShardConfig {
+        data_dir: args.data_dir.clone(),
+        limits: Limits::default(),
+    };
+    let shard = Arc::new(Shard::new(config, AggregatorRegistry::default()));
+    let options = ServeOptions {
+        token: token.clone(),
+        max_message_bytes: args.max_message_mb << 20,
+    };
+    let serving = tokio::spawn(ps_core::grpc::serve_shard_with(
+        listener,
+        shard,
+        options,
+        shutdown_signal(),
+    ));
+
+    let deadline = Duration::from_secs(args.register_timeout_secs);
+    let index = register(&args.master, token.as_deref(), &advertise, deadline).await?;
+    println!("listening on {addr} as shard {index}");
+    tracing::info!(%addr, advertise, index, master = args.master, "server ready");
+
+    serving
+        .await
+        .context("the server task failed")?
+        .with_context(|| format!("serving on {addr}"))?;
+    tracing::info!(%addr, "server stopped");
+    Ok(())
+}
+
+/// Registers `addr` with the master, retrying while the master is unreachable.
+async fn register(
+    master: &str,
+    token: Option<&str>,
+    addr: &str,
+    patience: Duration,
+) -> anyhow::Result<u32> {
+    let config = ClientConfig {
+        timeout: Duration::from_secs(5),
+        ..ClientConfig::default()
+    };
+    let coordinator = GrpcCoordinator::new(master, token, &config)
+        .with_context(|| format!("connecting to the master at {master}"))?;
+    let start = Instant::now();
+    loop {
+        let request = MasterRequest::Register {
+            addr: addr.to_string(),
+        };
+        match tokio::time::timeout(config.timeout, coordinator.call(request)).await {
+            Ok(Ok(MasterResponse::Registered { shard })) => return Ok(shard),
+            Ok(Ok(other)) => bail!("master at {master} answered {other:?} to a registration"),
+            Ok(Err(e)) if !e.is_retryable() => {
+                return Err(e).with_context(|| format!("registering with the master at {master}"));
+            }
+            Ok(Err(e)) if start.elapsed() > patience => {
+                return Err(e)
+                    .with_context(|| format!("master at {master} unreachable for {patience:?}"));
+            }
+            Err(_) if start.elapsed() > patience => {
+                bail!("master at {master} did not answer for {patience:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// The shared-secret token in `path`, without surrounding whitespace.
+pub(crate) fn read_token(path: Option<&Path>) -> anyhow::Result<Option<String>> {
+    let Some(path) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the token file {}", path.display()))?;
+    let token = text.trim();
+    if token.is_empty() {
+        bail!("the token file {} is empty", path.display());
+    }
+    Ok(Some(token.to_string()))
+}
+
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on SIGINT only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutdown signal received");
+}

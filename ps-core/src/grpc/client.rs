@@ -1,0 +1,294 @@
+//! The client side of the gRPC transport: [`GrpcTransport`] (one lazily connected channel per
+//! shard, multiplexing every request to that shard over one HTTP/2 connection), [`GrpcCoordinator`]
+//! for the master, and [`connect`], which discovers the shards from the master.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+use super::auth::AttachToken;
+use super::encode::{self, error_from_status};
+use super::pb;
+use super::pb::master_client::MasterClient;
+use super::pb::shard_client::ShardClient;
+use super::server::{CONNECTION_WINDOW, STREAM_WINDOW};
+use crate::client::{Client, ClientConfig};
+use crate::error::{PsError, Result};
+use crate::master::{MasterRequest, MasterResponse};
+use crate::message::{Request, Response};
+use crate::transport::{Coordinator, Transport};
+
+type Chan = InterceptedService<Channel, AttachToken>;
+
+/// Largest message a client sends or accepts. Requests are split well under
+/// `max_message_bytes` by the client itself; the margin admits worst-case encodings.
+fn client_limit(config: &ClientConfig) -> usize {
+    config.max_message_bytes.saturating_mul(2).max(1 << 20)
+}
+
+/// A channel to `addr` that connects on first use and reconnects after failures.
+fn channel(addr: &str, config: &ClientConfig) -> Result<Channel> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(PsError::InvalidRequest(
+            "gRPC channels must be created inside a tokio runtime".to_string(),
+        ));
+    }
+    let uri = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    let endpoint = Endpoint::from_shared(uri)
+        .map_err(|e| PsError::InvalidRequest(format!("bad address '{addr}': {e}")))?
+        .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+        .tcp_nodelay(true)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW);
+    Ok(endpoint.connect_lazy())
+}
+
+/// Shard requests over gRPC, one channel per shard address (index = shard index).
+#[derive(Clone)]
+pub struct GrpcTransport {
+    shards: Arc<[ShardClient<Chan>]>,
+    addrs: Arc<[String]>,
+}
+
+impl std::fmt::Debug for GrpcTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcTransport")
+            .field("addrs", &self.addrs)
+            .finish()
+    }
+}
+
+impl GrpcTransport {
+    /// Channels to `addrs` (connected lazily); must be called inside a tokio runtime.
+    pub fn new(addrs: &[String], token: Option<&str>, config: &ClientConfig) -> Result<Self> {
+        let attach = AttachToken::new(token)?;
+        let limit = client_limit(config);
+        let shards = addrs
+            .iter()
+            .map(|a| {
+                Ok(
+                    ShardClient::with_interceptor(channel(a, config)?, attach.clone())
+                        .max_encoding_message_size(limit)
+                        .max_decoding_message_size(limit),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(GrpcTransport {
+            shards: shards.into(),
+            addrs: addrs.into(),
+        })
+    }
+
+    pub fn addrs(&self) -> &[String] {
+        &self.addrs
+    }
+}
+
+impl Transport for GrpcTransport {
+    fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    fn call(&self, shard: usize, request: Arc<Request>) -> BoxFuture<'static, Result<Response>> {
+        let Some(client) = self.shards.get(shard).cloned() else {
+            let err = PsError::NoSuchShard {
+                shard,
+                shards: self.shards.len(),
+            };
+            return futures::future::ready(Err(err)).boxed();
+        };
+        shard_call(client, request).boxed()
+    }
+}
+
+async fn shard_call(mut c: ShardClient<Chan>, request: Arc<Request>) -> Result<Response> {
+    let s = |e: tonic::Status| error_from_status(&e);
+    match &*request {
+        Request::Create {
+            spec,
+            shard,
+            shards,
+        } => {
+            let msg = pb::CreateRequest {
+                spec: Some(encode::spec_to_pb(spec)),
+                shard: *shard,
+                shards: *shards,
+            };
+            c.create(msg).await.map_err(s)?;
+            Ok(Response::Done)
+        }
+        Request::Destroy { model } => {
+            c.destroy(pb::DestroyRequest {
+                model: model.clone(),
+            })
+            .await
+            .map_err(s)?;
+            Ok(Response::Done)
+        }
+        Request::PullRows { model, rows } => {
+            let msg = pb::PullRowsRequest {
+                model: model.clone(),
+                row_deltas: encode::rows_to_deltas(rows),
+            };
+            let block = c.pull_rows(msg).await.map_err(s)?.into_inner();
+            Ok(Response::Rows(encode::row_block_from_pb(block)?))
+        }
+        Request::PullElements { model, rows, cols } => {
+            let msg = pb::PullElementsRequest {
+                model: model.clone(),
+                row_deltas: encode::rows_to_deltas(rows),
+                cols: cols.clone(),
+            };
+            let values = c.pull_elements(msg).await.map_err(s)?.into_inner();
+            Ok(Response::Values(encode::values_from_pb(Some(values))?))
+        }
+        Request::Push(push) => {
+            c.push(encode::push_to_pb(push)?).await.map_err(s)?;
+            Ok(Response::Done)
+        }
+        Request::Save { name } => {
+            c.save(pb::SnapshotRequest { name: name.clone() })
+                .await
+                .map_err(s)?;
+            Ok(Response::Done)
+        }
+        Request::Load { name } => {
+            c.load(pb::SnapshotRequest { name: name.clone() })
+                .await
+                .map_err(s)?;
+            Ok(Response::Done)
+        }
+        Request::Ping => {
+            let pong = c.ping(pb::Empty {}).await.map_err(s)?.into_inner();
+            Ok(Response::Pong {
+                models: pong.models,
+            })
+        }
+    }
+}
+
+/// Master requests over gRPC.
+#[derive(Clone)]
+pub struct GrpcCoordinator {
+    client: MasterClient<Chan>,
+    addr: String,
+}
+
+impl std::fmt::Debug for GrpcCoordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcCoordinator")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl GrpcCoordinator {
+    /// A lazily connected channel to the master at `addr`; must be called inside a tokio runtime.
+    pub fn new(addr: &str, token: Option<&str>, config: &ClientConfig) -> Result<Self> {
+        let limit = client_limit(config);
+        let client =
+            MasterClient::with_interceptor(channel(addr, config)?, AttachToken::new(token)?)
+                .max_encoding_message_size(limit)
+                .max_decoding_message_size(limit);
+        Ok(GrpcCoordinator {
+            client,
+            addr: addr.to_string(),
+        })
+    }
+}
+
+impl Coordinator for GrpcCoordinator {
+    fn call(&self, request: MasterRequest) -> BoxFuture<'static, Result<MasterResponse>> {
+        master_call(self.client.clone(), request).boxed()
+    }
+}
+
+async fn master_call(mut c: MasterClient<Chan>, request: MasterRequest) -> Result<MasterResponse> {
+    let s = |e: tonic::Status| error_from_status(&e);
+    Ok(match request {
+        MasterRequest::Register { addr } => {
+            let reply = c
+                .register(pb::RegisterRequest { addr })
+                .await
+                .map_err(s)?
+                .into_inner();
+            MasterResponse::Registered { shard: reply.shard }
+        }
+        MasterRequest::Servers => {
+            MasterResponse::Servers(c.servers(pb::Empty {}).await.map_err(s)?.into_inner().addrs)
+        }
+        MasterRequest::CreateModel { spec, shards } => {
+            let msg = pb::CreateModelRequest {
+                spec: Some(encode::spec_to_pb(&spec)),
+                shards,
+            };
+            let record = c.create_model(msg).await.map_err(s)?.into_inner();
+            MasterResponse::Model(encode::record_from_pb(record)?)
+        }
+        MasterRequest::GetModel { name } => {
+            let record = c
+                .get_model(pb::ModelName { name })
+                .await
+                .map_err(s)?
+                .into_inner();
+            MasterResponse::Model(encode::record_from_pb(record)?)
+        }
+        MasterRequest::ListModels => {
+            let reply = c.list_models(pb::Empty {}).await.map_err(s)?.into_inner();
+            let models = reply.models.into_iter().map(encode::record_from_pb);
+            MasterResponse::Models(models.collect::<Result<_>>()?)
+        }
+        MasterRequest::RemoveModel { name } => {
+            c.remove_model(pb::ModelName { name }).await.map_err(s)?;
+            MasterResponse::Done
+        }
+    })
+}
+
+/// A client of the cluster whose master listens at `master_addr`. Waits (up to
+/// `config.timeout`) until at least `wait_for_servers` servers (at least one) have registered, then
+/// reaches every registered server by its index.
+pub async fn connect(
+    master_addr: &str,
+    token: Option<&str>,
+    config: ClientConfig,
+    wait_for_servers: usize,
+) -> Result<Client> {
+    let coordinator = GrpcCoordinator::new(master_addr, token, &config)?;
+    let wanted = wait_for_servers.max(1);
+    let deadline = Instant::now() + config.timeout;
+    let servers = loop {
+        let answer =
+            tokio::time::timeout(config.timeout, coordinator.call(MasterRequest::Servers)).await;
+        let seen = match answer {
+            Ok(Ok(MasterResponse::Servers(list))) if list.len() >= wanted => break list,
+            Ok(Ok(MasterResponse::Servers(list))) => format!("{} servers registered", list.len()),
+            Ok(Ok(other)) => return Err(PsError::Master(format!("unexpected answer {other:?}"))),
+            Ok(Err(e)) if !e.is_retryable() => return Err(e),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no answer".to_string(),
+        };
+        if Instant::now() >= deadline {
+            return Err(PsError::Master(format!(
+                "master {master_addr}: waited {:?} for {wanted} servers, last: {seen}",
+                config.timeout
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tracing::info!(master = master_addr, ?servers, "connected");
+    let transport = GrpcTransport::new(&servers, token, &config)?;
+    Ok(Client::new(
+        Arc::new(transport),
+        Arc::new(coordinator),
+        config,
+    ))
+}

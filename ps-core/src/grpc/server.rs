@@ -1,0 +1,312 @@
+//! Serving a shard or the master over gRPC, mini-redis style: the caller binds the listener (so
+//! tests can use port 0 and read the address) and passes a shutdown future; the server stops
+//! accepting when it completes and finishes the calls in flight.
+//!
+//! Handlers decode the wire message, run the synchronous [`Shard::handle`] (short: a lock and a
+//! loop over the elements) and encode the answer. Every failure is the error of that call alone.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request as GrpcRequest, Response as GrpcResponse, Status};
+
+use super::auth::CheckToken;
+use super::encode::{self, error_to_status};
+use super::pb;
+use super::pb::master_server::{Master as MasterRpc, MasterServer};
+use super::pb::shard_server::{Shard as ShardRpc, ShardServer};
+use crate::error::{PsError, Result};
+use crate::master::{Master, MasterRequest, MasterResponse};
+use crate::message::{Request, Response};
+use crate::shard::Shard;
+
+/// How a server runs: its token and its message size limit.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Shared secret every call must present; `None` accepts every caller.
+    pub token: Option<String>,
+    /// Largest message received or sent; larger requests fail with `RequestTooLarge`.
+    pub max_message_bytes: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            token: None,
+            max_message_bytes: super::DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+/// HTTP/2 flow-control windows: the 64 KiB default throttles large pushes even on loopback.
+pub(crate) const STREAM_WINDOW: u32 = 8 << 20;
+pub(crate) const CONNECTION_WINDOW: u32 = 32 << 20;
+
+/// Serves `shard` on `listener` until `shutdown` completes.
+pub async fn serve_shard(
+    listener: TcpListener,
+    shard: Arc<Shard>,
+    token: Option<String>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    serve_shard_with(
+        listener,
+        shard,
+        ServeOptions {
+            token,
+            ..ServeOptions::default()
+        },
+        shutdown,
+    )
+    .await
+}
+
+pub async fn serve_shard_with(
+    listener: TcpListener,
+    shard: Arc<Shard>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let limit = options.max_message_bytes;
+    let service = ShardServer::new(ShardService { shard })
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let service = InterceptedService::new(service, CheckToken::new(options.token));
+    let addr = listener
+        .local_addr()
+        .map_err(|e| PsError::Server(e.to_string()))?;
+    tracing::info!(%addr, limit, "shard serving");
+    builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming(listener), shutdown)
+        .await
+        .map_err(|e| PsError::Server(format!("shard on {addr}: {e}")))
+}
+
+/// Serves `master` on `listener` until `shutdown` completes.
+pub async fn serve_master(
+    listener: TcpListener,
+    master: Arc<Master>,
+    token: Option<String>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    serve_master_with(
+        listener,
+        master,
+        ServeOptions {
+            token,
+            ..ServeOptions::default()
+        },
+        shutdown,
+    )
+    .await
+}
+
+pub async fn serve_master_with(
+    listener: TcpListener,
+    master: Arc<Master>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let limit = options.max_message_bytes;
+    let service = MasterServer::new(MasterService { master })
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let service = InterceptedService::new(service, CheckToken::new(options.token));
+    let addr = listener
+        .local_addr()
+        .map_err(|e| PsError::Server(e.to_string()))?;
+    tracing::info!(%addr, "master serving");
+    builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming(listener), shutdown)
+        .await
+        .map_err(|e| PsError::Server(format!("master on {addr}: {e}")))
+}
+
+fn builder() -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+}
+
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
+struct ShardService {
+    shard: Arc<Shard>,
+}
+
+type Reply<T> = std::result::Result<GrpcResponse<T>, Status>;
+
+impl ShardService {
+    fn run(&self, request: Result<Request>) -> std::result::Result<Response, Status> {
+        let request = request.map_err(|e| error_to_status(&e))?;
+        self.shard.handle(&request).map_err(|e| {
+            tracing::debug!(kind = request.kind(), error = %e, "request failed");
+            error_to_status(&e)
+        })
+    }
+
+    fn done(&self, request: Result<Request>) -> Reply<pb::Empty> {
+        match self.run(request)? {
+            Response::Done => Ok(GrpcResponse::new(pb::Empty {})),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+fn unexpected(response: &Response) -> Status {
+    error_to_status(&PsError::Server(format!(
+        "unexpected shard response {response:?}"
+    )))
+}
+
+#[tonic::async_trait]
+impl ShardRpc for ShardService {
+    async fn create(&self, r: GrpcRequest<pb::CreateRequest>) -> Reply<pb::Empty> {
+        let r = r.into_inner();
+        self.done(encode::spec_from_pb(r.spec).map(|spec| Request::Create {
+            spec,
+            shard: r.shard,
+            shards: r.shards,
+        }))
+    }
+
+    async fn destroy(&self, r: GrpcRequest<pb::DestroyRequest>) -> Reply<pb::Empty> {
+        self.done(Ok(Request::Destroy {
+            model: r.into_inner().model,
+        }))
+    }
+
+    async fn pull_rows(&self, r: GrpcRequest<pb::PullRowsRequest>) -> Reply<pb::RowBlock> {
+        let r = r.into_inner();
+        let rows = encode::rows_from_deltas(&r.row_deltas);
+        match self.run(Ok(Request::PullRows {
+            model: r.model,
+            rows,
+        }))? {
+            Response::Rows(block) => Ok(GrpcResponse::new(
+                encode::row_block_to_pb(block).map_err(|e| error_to_status(&e))?,
+            )),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn pull_elements(&self, r: GrpcRequest<pb::PullElementsRequest>) -> Reply<pb::Values> {
+        let r = r.into_inner();
+        let rows = encode::rows_from_deltas(&r.row_deltas);
+        match self.run(Ok(Request::PullElements {
+            model: r.model,
+            rows,
+            cols: r.cols,
+        }))? {
+            Response::Values(v) => Ok(GrpcResponse::new(encode::values_to_pb(v))),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn push(&self, r: GrpcRequest<pb::PushRequest>) -> Reply<pb::Empty> {
+        self.done(encode::push_from_pb(r.into_inner()).map(Request::Push))
+    }
+
+    async fn save(&self, r: GrpcRequest<pb::SnapshotRequest>) -> Reply<pb::Empty> {
+        self.done(Ok(Request::Save {
+            name: r.into_inner().name,
+        }))
+    }
+
+    async fn load(&self, r: GrpcRequest<pb::SnapshotRequest>) -> Reply<pb::Empty> {
+        self.done(Ok(Request::Load {
+            name: r.into_inner().name,
+        }))
+    }
+
+    async fn ping(&self, _: GrpcRequest<pb::Empty>) -> Reply<pb::PongReply> {
+        match self.run(Ok(Request::Ping))? {
+            Response::Pong { models } => Ok(GrpcResponse::new(pb::PongReply { models })),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+struct MasterService {
+    master: Arc<Master>,
+}
+
+impl MasterService {
+    fn run(&self, request: MasterRequest) -> std::result::Result<MasterResponse, Status> {
+        self.master.handle(request).map_err(|e| error_to_status(&e))
+    }
+}
+
+fn unexpected_master(response: &MasterResponse) -> Status {
+    error_to_status(&PsError::Server(format!(
+        "unexpected master response {response:?}"
+    )))
+}
+
+fn record_reply(response: MasterResponse) -> Reply<pb::ModelRecord> {
+    match response {
+        MasterResponse::Model(r) => Ok(GrpcResponse::new(encode::record_to_pb(&r))),
+        other => Err(unexpected_master(&other)),
+    }
+}
+
+#[tonic::async_trait]
+impl MasterRpc for MasterService {
+    async fn register(&self, r: GrpcRequest<pb::RegisterRequest>) -> Reply<pb::RegisterReply> {
+        match self.run(MasterRequest::Register {
+            addr: r.into_inner().addr,
+        })? {
+            MasterResponse::Registered { shard } => {
+                Ok(GrpcResponse::new(pb::RegisterReply { shard }))
+            }
+            other => Err(unexpected_master(&other)),
+        }
+    }
+
+    async fn servers(&self, _: GrpcRequest<pb::Empty>) -> Reply<pb::ServersReply> {
+        match self.run(MasterRequest::Servers)? {
+            MasterResponse::Servers(addrs) => Ok(GrpcResponse::new(pb::ServersReply { addrs })),
+            other => Err(unexpected_master(&other)),
+        }
+    }
+
+    async fn create_model(&self, r: GrpcRequest<pb::CreateModelRequest>) -> Reply<pb::ModelRecord> {
+        let r = r.into_inner();
+        let spec = encode::spec_from_pb(r.spec).map_err(|e| error_to_status(&e))?;
+        record_reply(self.run(MasterRequest::CreateModel {
+            spec,
+            shards: r.shards,
+        })?)
+    }
+
+    async fn get_model(&self, r: GrpcRequest<pb::ModelName>) -> Reply<pb::ModelRecord> {
+        record_reply(self.run(MasterRequest::GetModel {
+            name: r.into_inner().name,
+        })?)
+    }
+
+    async fn list_models(&self, _: GrpcRequest<pb::Empty>) -> Reply<pb::ModelsReply> {
+        match self.run(MasterRequest::ListModels)? {
+            MasterResponse::Models(models) => Ok(GrpcResponse::new(pb::ModelsReply {
+                models: models.iter().map(encode::record_to_pb).collect(),
+            })),
+            other => Err(unexpected_master(&other)),
+        }
+    }
+
+    async fn remove_model(&self, r: GrpcRequest<pb::ModelName>) -> Reply<pb::Empty> {
+        match self.run(MasterRequest::RemoveModel {
+            name: r.into_inner().name,
+        })? {
+            MasterResponse::Done => Ok(GrpcResponse::new(pb::Empty {})),
+            other => Err(unexpected_master(&other)),
+        }
+    }
+}
