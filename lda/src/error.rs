@@ -19,7 +19,7 @@ pub enum LdaError {
     ShardTooLarge(u64),
     /// The parameter server refused or failed a request.
     #[error("parameter server: {0}")]
-    Ps(String),
+    Ps(#[from] ps_core::PsError),
     /// A count went negative or a total disagrees with the corpus: a bug, never user error.
     #[error("model invariant violated: {0}")]
     Invariant(String),
@@ -29,9 +29,12 @@ pub enum LdaError {
     /// A file that exists but does not hold what it should.
     #[error("{path}: {message}")]
     BadFile { path: PathBuf, message: String },
-    /// Reading the corpus.
-    #[error("corpus: {0}")]
-    Corpus(String),
+    /// Reading the corpus or writing a corpus-format file.
+    #[error(transparent)]
+    Datasets(#[from] datasets::DatasetsError),
+    /// Writing or reading a Parquet model file.
+    #[error("{path}: parquet: {message}")]
+    Parquet { path: PathBuf, message: String },
     /// A sampler thread panicked (a bug); the message it carried.
     #[error("sampler thread failed: {0}")]
     Thread(String),

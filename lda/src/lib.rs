@@ -5,19 +5,30 @@
 //! * [`alias`], [`mh`]: Vose alias tables, the word proposal and the MH kernel.
 //! * [`tokens`], [`doc_topics`]: a worker's tokens grouped by word, and its per-document counts.
 //! * [`sampler`]: sampling all tokens of one word against its pulled row.
+//! * [`model`], [`train`], [`corpus`]: n_wk and n_k on ps-core, the pipelined iteration driver and
+//!   corpus loading.
+//! * [`checkpoint`], [`export`], [`topics`]: checkpoints, the model directory and reading it back.
 //! * [`stats`], [`math`], [`loglik`]: goodness-of-fit tests, ln Γ and the collapsed log-likelihood.
 
 pub mod alias;
+pub mod checkpoint;
 pub mod conditional;
+pub mod corpus;
 pub mod doc_topics;
 pub mod error;
+pub mod export;
 pub mod loglik;
 pub mod math;
 pub mod mh;
+pub mod model;
 pub mod rng;
 pub mod sampler;
 pub mod stats;
 pub mod tokens;
+pub mod topics;
+pub mod train;
 
 pub use conditional::Hyper;
+pub use corpus::LoadedCorpus;
 pub use error::{LdaError, Result};
+pub use train::{IterationStats, TrainConfig, Trainer};

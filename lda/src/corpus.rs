@@ -1,0 +1,97 @@
+//! Loading a corpus directory into per-thread document shards, balanced by token count.
+
+use std::path::Path;
+
+use crate::error::{LdaError, Result};
+
+/// The documents one sampler thread owns, as flat token ids.
+#[derive(Debug, Clone, Default)]
+pub struct ShardDocs {
+    pub ids: Vec<String>,
+    pub tokens: Vec<u32>,
+    /// Document i is `tokens[offsets[i]..offsets[i + 1]]`.
+    pub offsets: Vec<usize>,
+}
+
+impl ShardDocs {
+    pub fn documents(&self) -> impl Iterator<Item = &[u32]> + Clone {
+        self.offsets.windows(2).map(|w| &self.tokens[w[0]..w[1]])
+    }
+}
+
+/// A corpus split for `threads` sampler threads.
+#[derive(Debug, Clone)]
+pub struct LoadedCorpus {
+    pub shards: Vec<ShardDocs>,
+    /// Term of each word id (empty when unknown).
+    pub terms: Vec<String>,
+    pub vocab: u32,
+    /// Occurrences of each word id.
+    pub word_counts: Vec<u64>,
+    pub tokens: u64,
+}
+
+impl LoadedCorpus {
+    /// Splits documents into `threads` contiguous shards of about equal token counts.
+    pub fn from_documents(
+        docs: impl Iterator<Item = Result<(String, Vec<u32>)>>,
+        total_tokens: u64,
+        vocab: u32,
+        terms: Vec<String>,
+        threads: usize,
+    ) -> Result<Self> {
+        let threads = threads.max(1);
+        let target = total_tokens.div_ceil(threads as u64).max(1);
+        let mut shards: Vec<ShardDocs> = (0..threads).map(|_| ShardDocs { offsets: vec![0], ..Default::default() }).collect();
+        let mut word_counts = vec![0u64; vocab as usize];
+        let mut seen: u64 = 0;
+        for doc in docs {
+            let (id, tokens) = doc?;
+            for &w in &tokens {
+                let Some(c) = word_counts.get_mut(w as usize) else {
+                    return Err(LdaError::WordOutOfRange { doc: id, word: w, vocab });
+                };
+                *c += 1;
+            }
+            let s = ((seen / target) as usize).min(threads - 1);
+            seen += tokens.len() as u64;
+            let shard = &mut shards[s];
+            shard.tokens.extend_from_slice(&tokens);
+            shard.offsets.push(shard.tokens.len());
+            shard.ids.push(id);
+        }
+        Ok(LoadedCorpus { shards, terms, vocab, word_counts, tokens: seen })
+    }
+
+    /// Reads a corpus directory written by `glint-lda ingest` or the synthetic generator.
+    pub fn open(dir: &Path, threads: usize) -> Result<Self> {
+        let corpus = datasets::Corpus::open(dir)?;
+        let manifest = corpus.manifest();
+        let vocab = corpus.vocabulary()?;
+        let terms = vocab.terms().to_vec();
+        let size = manifest.vocabulary_size.max(terms.len() as u32);
+        let docs = corpus.documents()?.map(|d| d.map(|d| (d.id, d.tokens)).map_err(LdaError::from));
+        Self::from_documents(docs, manifest.tokens, size, terms, threads)
+    }
+
+    pub fn num_docs(&self) -> usize {
+        self.shards.iter().map(|s| s.ids.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_balanced_and_keep_every_document() {
+        let docs: Vec<Result<(String, Vec<u32>)>> =
+            (0..10).map(|i| Ok((format!("d{i}"), vec![i % 3; 10]))).collect();
+        let c = LoadedCorpus::from_documents(docs.into_iter(), 100, 3, vec![], 3).unwrap();
+        assert_eq!(c.num_docs(), 10);
+        let sizes: Vec<usize> = c.shards.iter().map(|s| s.tokens.len()).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 100);
+        assert!(sizes.iter().all(|&s| (30..=40).contains(&s)), "{sizes:?}");
+        assert_eq!(c.word_counts, vec![40, 30, 30]);
+    }
+}

@@ -1,0 +1,107 @@
+//! The model on ps-core: word-topic counts n_wk as a `Matrix<i32>` (V × K, cyclic partitioning
+//! because frequent words have small ids; sparse rows when K is large) and topic totals n_k as a
+//! `Vector<i64>`. Everything goes through the ps-core client, so shards may live in other
+//! processes.
+
+use ps_core::{Client, DType, Matrix, ModelSpec, PartitionerKind, Row, Storage, Vector};
+
+use crate::conditional::Hyper;
+use crate::error::Result;
+
+/// Above this many topics, rows are stored and sent sparse (most n_wk are zero).
+pub const SPARSE_ROWS_ABOVE: u32 = 128;
+
+/// Rows per pull when walking the whole matrix.
+const SCAN_ROWS: usize = 4096;
+
+/// Elements per push when loading counts.
+const PUSH_BATCH: usize = 1 << 20;
+
+/// Handles on the two models of one training run.
+#[derive(Debug, Clone)]
+pub struct PsModel {
+    pub nwk: Matrix<i32>,
+    pub nk: Vector<i64>,
+    pub vocab: u32,
+    pub topics: u32,
+}
+
+impl PsModel {
+    /// Creates the models `{prefix}nwk` and `{prefix}nk` (empty).
+    pub async fn create(client: &Client, h: &Hyper, prefix: &str) -> Result<Self> {
+        let storage = if h.topics > SPARSE_ROWS_ABOVE { Storage::Sparse } else { Storage::Dense };
+        let spec = ModelSpec::matrix(format!("{prefix}nwk"), u64::from(h.vocab), h.topics, DType::I32)
+            .with_storage(storage)
+            .with_partitioner(PartitionerKind::Cyclic);
+        let nwk = client.create_matrix::<i32>(spec).await?;
+        let nk = client.create_vector::<i64>(ModelSpec::vector(format!("{prefix}nk"), u64::from(h.topics), DType::I64)).await?;
+        Ok(PsModel { nwk, nk, vocab: h.vocab, topics: h.topics })
+    }
+
+    /// Adds the count triples in batches.
+    pub async fn push_counts(&self, rows: &[u64], cols: &[u32], values: &[i32]) -> Result<()> {
+        for start in (0..rows.len()).step_by(PUSH_BATCH) {
+            let end = (start + PUSH_BATCH).min(rows.len());
+            self.nwk.push(&rows[start..end], &cols[start..end], &values[start..end]).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds to the topic totals.
+    pub async fn push_totals(&self, deltas: &[(u32, i64)]) -> Result<()> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let idx: Vec<u64> = deltas.iter().map(|&(k, _)| u64::from(k)).collect();
+        let vals: Vec<i64> = deltas.iter().map(|&(_, d)| d).collect();
+        self.nk.push(&idx, &vals).await?;
+        Ok(())
+    }
+
+    pub async fn pull_totals(&self) -> Result<Vec<i64>> {
+        Ok(self.nk.pull_all().await?)
+    }
+
+    /// Calls `f(word, row)` for every row of n_wk, in word order, pulling `SCAN_ROWS` at a time.
+    pub async fn scan_rows(&self, mut f: impl FnMut(u32, &Row<i32>) -> Result<()>) -> Result<()> {
+        let mut start = 0u64;
+        let v = u64::from(self.vocab);
+        while start < v {
+            let end = (start + SCAN_ROWS as u64).min(v);
+            let rows: Vec<u64> = (start..end).collect();
+            let pulled = self.nwk.pull_rows(&rows).await?;
+            for (r, row) in rows.iter().zip(&pulled) {
+                f(*r as u32, row)?;
+            }
+            start = end;
+        }
+        Ok(())
+    }
+}
+
+/// The non-zero (topic, count) pairs of a pulled row, without allocating.
+pub fn row_nonzeros(row: &Row<i32>) -> RowNonzeros<'_> {
+    match row {
+        Row::Dense(v) => RowNonzeros::Dense(v.iter().enumerate()),
+        Row::Sparse { cols, values } => RowNonzeros::Sparse(cols.iter().zip(values.iter())),
+    }
+}
+
+/// Iterator of [`row_nonzeros`].
+#[derive(Debug)]
+pub enum RowNonzeros<'a> {
+    Dense(std::iter::Enumerate<std::slice::Iter<'a, i32>>),
+    Sparse(std::iter::Zip<std::slice::Iter<'a, u32>, std::slice::Iter<'a, i32>>),
+}
+
+impl Iterator for RowNonzeros<'_> {
+    type Item = (u32, i32);
+
+    #[inline]
+    fn next(&mut self) -> Option<(u32, i32)> {
+        match self {
+            RowNonzeros::Dense(it) => it.find(|(_, c)| **c != 0).map(|(k, &c)| (k as u32, c)),
+            RowNonzeros::Sparse(it) => it.next().map(|(&k, &c)| (k, c)),
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! The training driver: T sampler threads, each owning a shard of the documents, walk their
+//! vocabulary in blocks every iteration. A thread pulls the rows of block b+1 while it samples
+//! block b, pushes each block's deltas asynchronously (at most `max_pushes_in_flight` per thread
+//! before it waits: back-pressure), and waits for its pushes at the end of the iteration.
+//!
+//! Sampler threads are plain OS threads; the ps-core client is async, so they drive it through a
+//! tokio [`Handle`]: pulls and pushes are spawned on the runtime and awaited with `block_on`.
+//!
+//! Each thread's view of n_k is the value pulled at the start of the iteration plus its own
+//! changes, so other threads' moves are seen one iteration late; n_wk rows are pulled per block
+//! and see every push made so far. The MH acceptance is exact for whatever view it samples
+//! against, and with one thread every view is current (and runs are reproducible).
+
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::time::Instant;
+
+use ps_core::Client;
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+
+use crate::conditional::Hyper;
+use crate::corpus::LoadedCorpus;
+use crate::error::{LdaError, Result};
+use crate::loglik;
+use crate::model::{PsModel, row_nonzeros};
+use crate::rng::{SamplerRng, stream};
+use crate::sampler::{Deltas, Worker};
+use crate::tokens::TokenShard;
+
+/// Settings of a training run.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub hyper: Hyper,
+    /// (word, doc) MH cycles per token.
+    pub mh_cycles: u32,
+    pub threads: usize,
+    pub seed: u64,
+    /// Tokens per vocabulary block of one thread.
+    pub block_tokens: usize,
+    /// Pushes a thread may have in flight before it waits for the oldest.
+    pub max_pushes_in_flight: usize,
+    /// Compute the log-likelihood after every iteration (costs a pass over the model).
+    pub loglik: bool,
+    /// Prefix of the ps-core model names.
+    pub model_prefix: String,
+}
+
+impl TrainConfig {
+    pub fn new(hyper: Hyper) -> Self {
+        TrainConfig {
+            hyper,
+            mh_cycles: 2,
+            threads: 1,
+            seed: 1,
+            block_tokens: 1 << 18,
+            max_pushes_in_flight: 4,
+            loglik: true,
+            model_prefix: "lda.".into(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        self.hyper.validate()?;
+        if self.mh_cycles == 0 || self.threads == 0 || self.block_tokens == 0 || self.max_pushes_in_flight == 0 {
+            return Err(LdaError::InvalidConfig(
+                "mh steps, threads, block size and pushes in flight must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What one iteration did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IterationStats {
+    pub iteration: u32,
+    pub loglik: Option<f64>,
+    pub perplexity: Option<f64>,
+    pub tokens_per_s: f64,
+    /// Wall time of the whole iteration, log-likelihood included.
+    pub seconds: f64,
+    /// Wall time of sampling alone.
+    pub sampling_seconds: f64,
+}
+
+/// A training run: workers, their model on ps-core and the iteration count.
+#[derive(Debug)]
+pub struct Trainer {
+    pub(crate) config: TrainConfig,
+    pub(crate) model: PsModel,
+    pub(crate) handle: Handle,
+    pub(crate) workers: Vec<Worker>,
+    pub(crate) doc_ids: Vec<Vec<String>>,
+    pub(crate) terms: Vec<String>,
+    pub(crate) word_counts: Vec<u64>,
+    pub(crate) tokens: u64,
+    pub(crate) iteration: u32,
+}
+
+impl Trainer {
+    /// A fresh run: uniform random assignments from the seed, counts pushed to new models.
+    pub fn new(client: &Client, handle: Handle, corpus: LoadedCorpus, config: TrainConfig) -> Result<Self> {
+        let (topics, seed) = (config.hyper.topics, config.seed);
+        Self::assemble(client, handle, corpus, config, 0, |s, tokens| {
+            let mut rng = stream(seed, s);
+            tokens.assign_uniform(topics, &mut rng);
+            Ok(rng)
+        })
+    }
+
+    /// Builds workers (each initialized by `init`, which returns its RNG), creates the models and
+    /// loads them with the workers' counts.
+    pub(crate) fn assemble(
+        client: &Client,
+        handle: Handle,
+        corpus: LoadedCorpus,
+        config: TrainConfig,
+        iteration: u32,
+        mut init: impl FnMut(usize, &mut TokenShard) -> Result<SamplerRng>,
+    ) -> Result<Self> {
+        config.validate()?;
+        if corpus.vocab != config.hyper.vocab {
+            return Err(LdaError::InvalidConfig(format!(
+                "the corpus has {} words but the model is configured for {}",
+                corpus.vocab, config.hyper.vocab
+            )));
+        }
+        let mut workers = Vec::with_capacity(corpus.shards.len());
+        let mut doc_ids = Vec::with_capacity(corpus.shards.len());
+        for (s, shard) in corpus.shards.into_iter().enumerate() {
+            let mut tokens = TokenShard::build(shard.documents(), corpus.vocab, |d| shard.ids[d].clone())?;
+            let ids = shard.ids;
+            let rng = init(s, &mut tokens)?;
+            workers.push(Worker::new(tokens, &config.hyper, config.mh_cycles, rng));
+            doc_ids.push(ids);
+        }
+        let model = handle.block_on(PsModel::create(client, &config.hyper, &config.model_prefix))?;
+        let trainer = Trainer {
+            config,
+            model,
+            handle,
+            workers,
+            doc_ids,
+            terms: corpus.terms,
+            word_counts: corpus.word_counts,
+            tokens: corpus.tokens,
+            iteration,
+        };
+        trainer.load_counts()?;
+        Ok(trainer)
+    }
+
+    /// Pushes every worker's n_wk and n_k contributions (the model starts empty).
+    fn load_counts(&self) -> Result<()> {
+        let k = self.config.hyper.topics as usize;
+        let mut scratch = vec![0i32; k];
+        let mut totals = vec![0i64; k];
+        for w in &self.workers {
+            let mut d = Deltas::default();
+            let words = w.tokens.words();
+            for (j, &word) in words.iter().enumerate() {
+                for i in w.tokens.word_tokens(j) {
+                    let (_, pos) = w.tokens.token(i);
+                    scratch[w.tokens.assignments()[pos as usize] as usize] += 1;
+                }
+                for (t, c) in scratch.iter_mut().enumerate() {
+                    if *c != 0 {
+                        d.rows.push(u64::from(word));
+                        d.cols.push(t as u32);
+                        d.values.push(*c);
+                        totals[t] += i64::from(*c);
+                        *c = 0;
+                    }
+                }
+            }
+            self.handle.block_on(self.model.push_counts(&d.rows, &d.cols, &d.values))?;
+        }
+        let nz: Vec<(u32, i64)> = totals.iter().enumerate().filter(|(_, c)| **c != 0).map(|(t, &c)| (t as u32, c)).collect();
+        self.handle.block_on(self.model.push_totals(&nz))?;
+        Ok(())
+    }
+
+    pub fn iteration(&self) -> u32 {
+        self.iteration
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    pub fn num_tokens(&self) -> u64 {
+        self.tokens
+    }
+
+    pub fn num_docs(&self) -> usize {
+        self.doc_ids.iter().map(Vec::len).sum()
+    }
+
+    pub fn model(&self) -> &PsModel {
+        &self.model
+    }
+
+    /// Worker memory per token: assignments, word index and document-topic counts.
+    pub fn worker_bytes_per_token(&self) -> f64 {
+        let bytes: usize = self.workers.iter().map(|w| w.tokens.memory_bytes() + w.doc_topics.memory_bytes()).sum();
+        bytes as f64 / self.tokens.max(1) as f64
+    }
+
+    /// Samples every token once.
+    pub fn run_iteration(&mut self) -> Result<IterationStats> {
+        let started = Instant::now();
+        let totals = self.handle.block_on(self.model.pull_totals())?;
+        let cfg = &self.config;
+        let model = &self.model;
+        let handle = &self.handle;
+        let results: Vec<Result<()>> = std::thread::scope(|scope| {
+            let joins: Vec<_> = self
+                .workers
+                .iter_mut()
+                .map(|w| {
+                    let totals = totals.clone();
+                    scope.spawn(move || sample_shard(w, model, handle, cfg, totals))
+                })
+                .collect();
+            joins
+                .into_iter()
+                .map(|j| j.join().unwrap_or_else(|_| Err(LdaError::Thread("a sampler thread panicked".into()))))
+                .collect()
+        });
+        let sampling = started.elapsed().as_secs_f64();
+        for r in results {
+            r?;
+        }
+        self.iteration += 1;
+        let (loglik, perplexity) = if self.config.loglik {
+            let ll = self.loglik()?;
+            (Some(ll), Some(loglik::perplexity(ll, self.tokens)))
+        } else {
+            (None, None)
+        };
+        let stats = IterationStats {
+            iteration: self.iteration,
+            loglik,
+            perplexity,
+            tokens_per_s: self.tokens as f64 / sampling.max(1e-9),
+            seconds: started.elapsed().as_secs_f64(),
+            sampling_seconds: sampling,
+        };
+        tracing::debug!(?stats, "iteration done");
+        Ok(stats)
+    }
+
+    /// log p(w, z) of the current state, from the model on ps-core and the workers' n_dk.
+    pub fn loglik(&self) -> Result<f64> {
+        let h = &self.config.hyper;
+        let totals = self.handle.block_on(self.model.pull_totals())?;
+        let lg_beta = crate::math::ln_gamma(h.beta);
+        let mut counts_ll = 0.0;
+        self.handle.block_on(self.model.scan_rows(|_, row| {
+            for (_, c) in row_nonzeros(row) {
+                counts_ll += crate::math::ln_gamma(f64::from(c) + h.beta) - lg_beta;
+            }
+            Ok(())
+        }))?;
+        let word_ll = loglik::word_part(h, &totals, std::iter::empty()) + counts_ll;
+        let doc_ll: f64 = self.workers.iter().map(|w| loglik::doc_part(h, &w.tokens, &w.doc_topics)).sum();
+        Ok(word_ll + doc_ll)
+    }
+
+    /// Checks the model on ps-core against the corpus: Σ_k n_wk = count of w, n_k = Σ_w n_wk,
+    /// Σ_k n_k = N, no negative count.
+    pub fn check_invariants(&self) -> Result<()> {
+        let k = self.config.hyper.topics as usize;
+        let totals = self.handle.block_on(self.model.pull_totals())?;
+        let mut col_sums = vec![0i64; k];
+        let counts = &self.word_counts;
+        self.handle.block_on(self.model.scan_rows(|w, row| {
+            let mut sum = 0i64;
+            for (t, c) in row_nonzeros(row) {
+                if c < 0 {
+                    return Err(LdaError::Invariant(format!("n_wk < 0 at word {w}, topic {t}: {c}")));
+                }
+                sum += i64::from(c);
+                col_sums[t as usize] += i64::from(c);
+            }
+            let expected = counts.get(w as usize).copied().unwrap_or(0) as i64;
+            if sum != expected {
+                return Err(LdaError::Invariant(format!("word {w}: Σ_k n_wk = {sum}, but it occurs {expected} times")));
+            }
+            Ok(())
+        }))?;
+        if totals != col_sums {
+            return Err(LdaError::Invariant(format!("n_k = {totals:?} but Σ_w n_wk = {col_sums:?}")));
+        }
+        if totals.iter().any(|&c| c < 0) || totals.iter().sum::<i64>() != self.tokens as i64 {
+            return Err(LdaError::Invariant(format!("n_k = {totals:?} does not sum to {} tokens", self.tokens)));
+        }
+        Ok(())
+    }
+}
+
+/// Word-index ranges of about `block_tokens` tokens each.
+fn blocks(tokens: &TokenShard, block_tokens: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut acc) = (0usize, 0usize);
+    for j in 0..tokens.words().len() {
+        acc += tokens.word_tokens(j).len();
+        if acc >= block_tokens {
+            out.push(start..j + 1);
+            start = j + 1;
+            acc = 0;
+        }
+    }
+    if start < tokens.words().len() {
+        out.push(start..tokens.words().len());
+    }
+    out
+}
+
+type Pull = JoinHandle<ps_core::Result<Vec<ps_core::Row<i32>>>>;
+type PushTask = JoinHandle<Result<()>>;
+
+fn join_err(e: tokio::task::JoinError) -> LdaError {
+    LdaError::Thread(format!("ps-core task: {e}"))
+}
+
+/// One thread's iteration over its shard.
+fn sample_shard(w: &mut Worker, model: &PsModel, handle: &Handle, cfg: &TrainConfig, mut totals: Vec<i64>) -> Result<()> {
+    let plan = blocks(&w.tokens, cfg.block_tokens);
+    let rows_of = |r: &Range<usize>, w: &Worker| -> Vec<u64> { w.tokens.words()[r.clone()].iter().map(|&x| u64::from(x)).collect() };
+    let spawn_pull = |rows: Vec<u64>| -> Pull {
+        let m = model.nwk.clone();
+        handle.spawn(async move { m.pull_rows(&rows).await })
+    };
+    let mut next: Option<Pull> = plan.first().map(|r| spawn_pull(rows_of(r, w)));
+    let mut pushes: VecDeque<PushTask> = VecDeque::new();
+    let mut total_deltas = Vec::new();
+    for (b, range) in plan.iter().enumerate() {
+        let Some(pull) = next.take() else { break };
+        let rows = handle.block_on(pull).map_err(join_err)??;
+        // Prefetch the next block while this one is sampled.
+        if let Some(r) = plan.get(b + 1) {
+            next = Some(spawn_pull(rows_of(r, w)));
+        }
+        let mut deltas = Deltas::default();
+        for (j, row) in range.clone().zip(&rows) {
+            w.sample_word(j, row_nonzeros(row), &mut totals, &mut deltas)?;
+        }
+        w.take_total_deltas(&mut total_deltas);
+        let m = model.clone();
+        let nk = std::mem::take(&mut total_deltas);
+        pushes.push_back(handle.spawn(async move {
+            m.nwk.push(&deltas.rows, &deltas.cols, &deltas.values).await?;
+            m.push_totals(&nk).await
+        }));
+        while pushes.len() > cfg.max_pushes_in_flight {
+            if let Some(p) = pushes.pop_front() {
+                handle.block_on(p).map_err(join_err)??;
+            }
+        }
+    }
+    for p in pushes {
+        handle.block_on(p).map_err(join_err)??;
+    }
+    Ok(())
+}
