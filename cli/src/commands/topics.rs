@@ -1,0 +1,58 @@
+//! `glint-lda topics`: the most probable words of each topic of a trained model.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// One line per topic.
+    Text,
+    /// topic, rank, word, probability.
+    Tsv,
+    /// An array of {topic, tokens, words: [[word, probability], ...]}.
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct TopicsArgs {
+    /// Model directory written by `glint-lda train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Words per topic.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+pub fn run(args: TopicsArgs) -> anyhow::Result<ExitCode> {
+    let topics = lda::topics::top_words(&args.model, args.top)
+        .with_context(|| format!("reading the model in {}", args.model.display()))?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match args.format {
+        Format::Text => {
+            for t in &topics {
+                let words: Vec<&str> = t.words.iter().map(|(w, _)| w.as_str()).collect();
+                writeln!(out, "topic {:>3} ({} tokens): {}", t.topic, t.tokens, words.join(" "))?;
+            }
+        }
+        Format::Tsv => {
+            writeln!(out, "topic\trank\tword\tprobability")?;
+            for t in &topics {
+                for (rank, (w, p)) in t.words.iter().enumerate() {
+                    writeln!(out, "{}\t{}\t{}\t{:.6e}", t.topic, rank + 1, w, p)?;
+                }
+            }
+        }
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &topics)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,196 @@
+//! `glint-lda train`: trains an LDA model on a corpus directory with an embedded parameter server
+//! (in-process shards), writing metrics, checkpoints and the model directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use lda::{Hyper, IterationStats, LoadedCorpus, TrainConfig, Trainer};
+use ps_core::{ClusterConfig, EmbeddedCluster};
+use serde::Serialize;
+
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Corpus directory (from `glint-lda ingest` or the synthetic generator).
+    #[arg(long)]
+    pub corpus: PathBuf,
+    /// Number of topics K.
+    #[arg(long)]
+    pub topics: u32,
+    /// Gibbs iterations (total, counting those before a resumed checkpoint).
+    #[arg(long, default_value_t = 100)]
+    pub iterations: u32,
+    /// Document-topic prior α [default: 50/K].
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// Topic-word prior β.
+    #[arg(long, default_value_t = 0.01)]
+    pub beta: f64,
+    /// Metropolis-Hastings cycles (one word-proposal and one doc-proposal step each) per token.
+    #[arg(long, default_value_t = 2)]
+    pub mh_steps: u32,
+    /// Sampler threads [default: available cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Seed of all random streams.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Model directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Write a checkpoint every N iterations (0: only none).
+    #[arg(long, default_value_t = 0)]
+    pub checkpoint_every: u32,
+    /// Continue from the checkpoint in the model directory.
+    #[arg(long)]
+    pub resume: bool,
+    /// In-process parameter-server shards [default: threads].
+    #[arg(long)]
+    pub shards: Option<usize>,
+    /// Tokens per vocabulary block of a sampler thread.
+    #[arg(long, default_value_t = 1 << 18)]
+    pub block_tokens: usize,
+    /// Skip the per-iteration log-likelihood (a full pass over the model).
+    #[arg(long)]
+    pub no_loglik: bool,
+}
+
+#[derive(Serialize)]
+struct MetricsLine {
+    iteration: u32,
+    loglik: Option<f64>,
+    perplexity: Option<f64>,
+    tokens_per_s: f64,
+    seconds: f64,
+}
+
+impl From<&IterationStats> for MetricsLine {
+    fn from(s: &IterationStats) -> Self {
+        MetricsLine {
+            iteration: s.iteration,
+            loglik: s.loglik,
+            perplexity: s.perplexity,
+            tokens_per_s: s.tokens_per_s,
+            seconds: s.seconds,
+        }
+    }
+}
+
+/// Keeps the metric lines of iterations up to `through` (a resumed run redoes the later ones).
+fn truncate_metrics(path: &Path, through: u32) -> anyhow::Result<()> {
+    let Ok(file) = File::open(path) else { return Ok(()) };
+    let mut kept = String::new();
+    for line in BufReader::new(file).lines() {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        let it = serde_json::from_str::<serde_json::Value>(&line)
+            .ok()
+            .and_then(|v| v.get("iteration").and_then(serde_json::Value::as_u64));
+        if it.is_some_and(|i| i <= u64::from(through)) {
+            kept.push_str(&line);
+            kept.push('\n');
+        }
+    }
+    fs::write(path, kept).with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    if args.topics < 2 {
+        bail!("--topics must be at least 2, got {}", args.topics);
+    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let alpha = args.alpha.unwrap_or(50.0 / f64::from(args.topics));
+    let started = Instant::now();
+
+    let corpus = LoadedCorpus::open(&args.corpus, threads)
+        .with_context(|| format!("loading the corpus {}", args.corpus.display()))?;
+    let hyper = Hyper { topics: args.topics, vocab: corpus.vocab, alpha, beta: args.beta };
+    let mut config = TrainConfig::new(hyper);
+    config.mh_cycles = args.mh_steps;
+    config.threads = threads;
+    config.seed = args.seed;
+    config.block_tokens = args.block_tokens;
+    config.loglik = !args.no_loglik;
+    config.validate()?;
+    let (docs, tokens) = (corpus.num_docs(), corpus.tokens);
+    eprintln!(
+        "corpus: {docs} documents, {tokens} tokens, {} words; K = {}, alpha = {alpha}, beta = {}, {threads} threads",
+        corpus.vocab, args.topics, args.beta
+    );
+
+    // A small runtime for ps-core's async calls; sampling runs on the trainer's own threads.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let cluster = EmbeddedCluster::start(args.shards.unwrap_or(threads).max(1), ClusterConfig::default())
+        .context("starting the embedded parameter server")?;
+    let client = cluster.client();
+    fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let metrics_path = args.out.join(METRICS_FILE);
+
+    let mut trainer = if args.resume {
+        if !lda::checkpoint::exists(&args.out) {
+            bail!("--resume: no checkpoint in {}", args.out.display());
+        }
+        let t = Trainer::resume(&client, rt.handle().clone(), corpus, config, &args.out)
+            .with_context(|| format!("resuming from {}", args.out.display()))?;
+        truncate_metrics(&metrics_path, t.iteration())?;
+        eprintln!("resumed at iteration {}", t.iteration());
+        t
+    } else {
+        if metrics_path.exists() {
+            fs::remove_file(&metrics_path).with_context(|| format!("removing {}", metrics_path.display()))?;
+        }
+        Trainer::new(&client, rt.handle().clone(), corpus, config)?
+    };
+    tracing::info!(bytes_per_token = trainer.worker_bytes_per_token(), "worker memory");
+
+    let mut metrics = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .with_context(|| format!("opening {}", metrics_path.display()))?;
+    let remaining = args.iterations.saturating_sub(trainer.iteration());
+    let bar = ProgressBar::new(u64::from(args.iterations));
+    bar.set_position(u64::from(trainer.iteration()));
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} iterations  {msg}  [{elapsed_precise} < {eta}]") {
+        bar.set_style(style);
+    }
+    let mut last: Option<IterationStats> = None;
+    for _ in 0..remaining {
+        let stats = trainer.run_iteration()?;
+        let line = serde_json::to_string(&MetricsLine::from(&stats))?;
+        writeln!(metrics, "{line}").with_context(|| format!("writing {}", metrics_path.display()))?;
+        let ll = stats.loglik.map(|l| format!("loglik {l:.4e}, ")).unwrap_or_default();
+        bar.set_message(format!("{ll}{:.2}M tokens/s", stats.tokens_per_s / 1e6));
+        bar.inc(1);
+        if args.checkpoint_every > 0 && stats.iteration % args.checkpoint_every == 0 {
+            trainer.save_checkpoint(&args.out)?;
+        }
+        last = Some(stats);
+    }
+    bar.finish();
+    metrics.flush().with_context(|| format!("writing {}", metrics_path.display()))?;
+    trainer.export(&args.out).with_context(|| format!("writing the model to {}", args.out.display()))?;
+    let rate = last.as_ref().map_or(0.0, |s| s.tokens_per_s);
+    eprintln!(
+        "done: {} iterations, last {:.2}M tokens/s, worker memory {:.1} bytes/token, {:.1}s; model in {}",
+        trainer.iteration(),
+        rate / 1e6,
+        trainer.worker_bytes_per_token(),
+        started.elapsed().as_secs_f64(),
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
