@@ -155,6 +155,11 @@ pub fn push_to_pb(push: &Push) -> Result<pb::PushRequest> {
     })
 }
 
+/// The bytes of a push as it travels on the wire (benchmarks compare them with raw TCP).
+pub fn push_bytes(push: &Push) -> Result<Vec<u8>> {
+    Ok(push_to_pb(push)?.encode_to_vec())
+}
+
 pub fn push_from_pb(p: pb::PushRequest) -> Result<Push> {
     let values = values_from_pb(p.values)?;
     let mut cols = p.col_deltas;
