@@ -1,17 +1,26 @@
 //! `glint-lda train` and `glint-lda topics` driven as a user would: the real binary on a synthetic
 //! corpus in a temporary directory.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
 use datasets::synthetic::{DocLength, SyntheticSpec, generate};
 
 fn glint(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_glint-lda")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_glint-lda"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -41,9 +50,32 @@ fn train_then_topics_then_resume() {
     generate(&spec, &corpus).unwrap();
     let model = tmp.path().join("model");
     let (c, m) = (corpus.to_str().unwrap(), model.to_str().unwrap());
-    let common = ["train", "--corpus", c, "--topics", "4", "--alpha", "0.1", "--beta", "0.01", "--mh-steps", "2"];
+    let common = [
+        "train",
+        "--corpus",
+        c,
+        "--topics",
+        "4",
+        "--alpha",
+        "0.1",
+        "--beta",
+        "0.01",
+        "--mh-steps",
+        "2",
+    ];
     let mut args = common.to_vec();
-    args.extend(["--threads", "2", "--seed", "7", "--out", m, "--iterations", "6", "--checkpoint-every", "3"]);
+    args.extend([
+        "--threads",
+        "2",
+        "--seed",
+        "7",
+        "--out",
+        m,
+        "--iterations",
+        "6",
+        "--checkpoint-every",
+        "3",
+    ]);
     ok(&glint(&args));
 
     let lines = metrics(&model);
@@ -65,36 +97,75 @@ fn train_then_topics_then_resume() {
     }
     let vocab = std::fs::read_to_string(model.join("vocab.txt")).unwrap();
     assert_eq!(vocab.lines().count(), phi.cols);
-    for f in ["word_topic.parquet", "doc_topic.parquet", "topic_totals.json", "hyperparameters.json", "checkpoint/state.json"] {
+    for f in [
+        "word_topic.parquet",
+        "doc_topic.parquet",
+        "topic_totals.json",
+        "hyperparameters.json",
+        "checkpoint/state.json",
+    ] {
         assert!(model.join(f).is_file(), "{f} missing");
     }
 
-    let json = ok(&glint(&["topics", "--model", m, "--top", "5", "--format", "json"]));
+    let json = ok(&glint(&[
+        "topics", "--model", m, "--top", "5", "--format", "json",
+    ]));
     let topics: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(topics.as_array().map(Vec::len), Some(4));
-    let tsv = ok(&glint(&["topics", "--model", m, "--top", "5", "--format", "tsv"]));
+    let tsv = ok(&glint(&[
+        "topics", "--model", m, "--top", "5", "--format", "tsv",
+    ]));
     assert_eq!(tsv.lines().count(), 1 + 4 * 5);
     let text = ok(&glint(&["topics", "--model", m, "--top", "3"]));
     assert_eq!(text.lines().count(), 4);
     // Words in the text output are vocabulary terms.
-    let first_word = text.lines().next().and_then(|l| l.split(": ").nth(1)).and_then(|w| w.split(' ').next()).unwrap();
+    let first_word = text
+        .lines()
+        .next()
+        .and_then(|l| l.split(": ").nth(1))
+        .and_then(|w| w.split(' ').next())
+        .unwrap();
     assert!(vocab.lines().any(|v| v == first_word), "{first_word}");
 
     // Resume to 9 iterations: the metrics continue from the checkpoint at 6.
     let mut args = common.to_vec();
-    args.extend(["--threads", "2", "--seed", "7", "--out", m, "--iterations", "9", "--resume"]);
+    args.extend([
+        "--threads",
+        "2",
+        "--seed",
+        "7",
+        "--out",
+        m,
+        "--iterations",
+        "9",
+        "--resume",
+    ]);
     let out = glint(&args);
     ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("resumed at iteration 6"));
     let lines = metrics(&model);
-    assert_eq!(lines.iter().map(|l| l["iteration"].as_u64().unwrap()).collect::<Vec<_>>(), (1..=9).collect::<Vec<_>>());
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| l["iteration"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        (1..=9).collect::<Vec<_>>()
+    );
 }
 
 #[test]
 fn bad_input_fails_with_a_clear_message() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("no-such-corpus");
-    let out = glint(&["train", "--corpus", missing.to_str().unwrap(), "--topics", "5", "--out", tmp.path().join("m").to_str().unwrap()]);
+    let out = glint(&[
+        "train",
+        "--corpus",
+        missing.to_str().unwrap(),
+        "--topics",
+        "5",
+        "--out",
+        tmp.path().join("m").to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-corpus"));
     let out = glint(&["topics", "--model", missing.to_str().unwrap()]);

@@ -2,6 +2,8 @@
 //! several threads and pipelined blocks, recovery of a synthetic corpus's φ, exact resumption from
 //! a checkpoint, and the model directory.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use datasets::synthetic::{DocLength, SyntheticSpec, generate};
@@ -55,7 +57,7 @@ fn invariants_hold_after_every_iteration_and_topics_are_recovered() {
         t.check_invariants().unwrap();
         last = s.loglik.unwrap();
         assert!(s.tokens_per_s > 0.0 && s.perplexity.unwrap() > 1.0);
-        if s.iteration % 50 == 0 {
+        if s.iteration.is_multiple_of(50) {
             eprintln!("{s:?}");
         }
     }
