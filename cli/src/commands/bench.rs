@@ -78,6 +78,8 @@ struct Batch {
 /// A measured path: medians over the repetitions.
 struct Figures {
     path: String,
+    /// Server processes behind the path (0 in-process).
+    servers: usize,
     push_updates_per_s: f64,
     wire_bytes_per_update: Option<f64>,
     pull_ms: f64,
@@ -104,6 +106,7 @@ fn bench_ps(a: PsBenchArgs) -> anyhow::Result<ExitCode> {
         .context("starting the embedded cluster")?;
     results.push(rt.block_on(measure(
         "in-process, 1 shard".into(),
+        0,
         cluster.client(),
         &a,
         &batches,
@@ -127,6 +130,7 @@ fn bench_ps(a: PsBenchArgs) -> anyhow::Result<ExitCode> {
                 })?;
             measure(
                 format!("gRPC loopback, {n} server process(es)"),
+                n,
                 client,
                 &a,
                 &batches,
@@ -149,12 +153,14 @@ fn bench_ps(a: PsBenchArgs) -> anyhow::Result<ExitCode> {
     let raw_mb_s = rt.block_on(raw_tcp(&payload, a.reps))?;
 
     print_report(&a, &results, raw_mb_s, &payload);
+    print_targets(&results, raw_mb_s);
     Ok(ExitCode::SUCCESS)
 }
 
 /// Pushes then pulls on `client`; returns the medians.
 async fn measure(
     path: String,
+    servers: usize,
     client: Client,
     a: &PsBenchArgs,
     batches: &[Batch],
@@ -200,6 +206,7 @@ async fn measure(
     let updates = (a.pushes * a.batch) as f64;
     Ok(Figures {
         path,
+        servers,
         push_updates_per_s: updates / median(&mut push_times),
         wire_bytes_per_update,
         pull_ms: median(&mut pull_times) * 1e3,
@@ -331,6 +338,37 @@ fn print_report(a: &PsBenchArgs, results: &[Figures], raw_mb_s: f64, payload: &[
         "| raw loopback TCP, same push bytes | {:.2}M (at {raw_bpu:.2} B/update) | {raw_bpu:.2} | {raw_mb_s:.1} | 100% | - | - |",
         raw_mb_s * 1e6 / raw_bpu / 1e6
     );
+}
+
+/// The issue's targets, each with what this run reached.
+fn print_targets(results: &[Figures], raw_mb_s: f64) {
+    println!("\nTargets:\n");
+    let check = |ok: bool| if ok { "met" } else { "NOT met" };
+    for r in results {
+        match r.wire_bytes_per_update {
+            None => println!(
+                "- {}: ≥ 30M updates/s in-process: {:.2}M, {}",
+                r.path,
+                r.push_updates_per_s / 1e6,
+                check(r.push_updates_per_s >= 30e6)
+            ),
+            Some(b) => {
+                let procs = r.servers.max(1) as f64;
+                let per = r.push_updates_per_s / procs;
+                let share = r.push_updates_per_s * b / 1e6 / raw_mb_s;
+                println!(
+                    "- {}: ≥ 10M updates/s per server process: {:.2}M, {}; ≤ 4 wire bytes/update: {b:.2}, {}; \
+                     ≥ 50% of raw TCP bytes/s: {:.1}%, {}",
+                    r.path,
+                    per / 1e6,
+                    check(per >= 10e6),
+                    check(b <= 4.0),
+                    100.0 * share,
+                    check(share >= 0.5)
+                );
+            }
+        }
+    }
 }
 
 fn median(v: &mut [f64]) -> f64 {

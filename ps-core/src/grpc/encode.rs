@@ -112,16 +112,7 @@ pub fn push_to_pb(push: &Push) -> Result<pb::PushRequest> {
         )));
     }
     let (rows, cols) = (&push.rows, &push.cols);
-    let sorted = (1..n).all(|i| (rows[i - 1], cols[i - 1]) <= (rows[i], cols[i]));
-    let order: Vec<u32> = if sorted {
-        (0..n as u32).collect()
-    } else {
-        let mut keys: Vec<(u64, u32, u32)> = (0..n).map(|i| (rows[i], cols[i], i as u32)).collect();
-        // The position breaks ties, so this unstable sort is stable where it matters: elements of
-        // one cell keep their order (`replace` keeps the last one).
-        keys.sort_unstable();
-        keys.into_iter().map(|k| k.2).collect()
-    };
+    let order = super::order::by_cell(rows, cols);
     let mut row_deltas = Vec::new();
     let mut row_counts = Vec::new();
     let mut col_deltas = Vec::with_capacity(n);

@@ -12,6 +12,7 @@
 mod auth;
 mod client;
 pub mod encode;
+mod order;
 mod server;
 
 /// The messages and services generated from `proto/ps.proto`.

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The parameter-server benchmark: builds glint-lda (release by default; PROFILE=dev for a quick
+# check), runs `glint-lda bench ps` and records the report with the machine and the command in
+# benchsuite/results/ps-<date>.md. Extra arguments go to `bench ps` (e.g. --reps 3 --batch 20000).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+PROFILE="${PROFILE:-release}"
+case "$PROFILE" in
+  release) cargo build --release -p cli; BIN=target/release/glint-lda ;;
+  dev) cargo build -p cli; BIN=target/debug/glint-lda ;;
+  *) echo "PROFILE must be release or dev, not '$PROFILE'" >&2; exit 2 ;;
+esac
+
+DATE="$(date -u +%Y-%m-%d)"
+OUT="benchsuite/results/ps-${DATE}.md"
+if [ "$PROFILE" != release ]; then OUT="benchsuite/results/ps-${DATE}-${PROFILE}.md"; fi
+CMD="$BIN bench ps $*"
+CPU="$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)"
+REPORT="$($CMD)"
+
+{
+  echo "# ps-core benchmark, ${DATE}"
+  echo
+  echo "- command: \`PROFILE=${PROFILE} benchsuite/ps.sh $*\` (runs \`${CMD}\`)"
+  echo "- build profile: ${PROFILE}"
+  echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "- nproc: $(nproc)"
+  echo "- CPU: ${CPU:-unknown}"
+  echo "- date (UTC): $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo
+  echo "$REPORT"
+} > "$OUT"
+cat "$OUT"
+echo "written to $OUT" >&2
