@@ -160,6 +160,22 @@ impl ShardService {
     }
 }
 
+impl ShardService {
+    /// Runs a request that does file I/O (snapshots) off the async workers.
+    async fn blocking(&self, request: Request) -> Reply<pb::Empty> {
+        let shard = self.shard.clone();
+        let handled = tokio::task::spawn_blocking(move || shard.handle(&request)).await;
+        match handled {
+            Ok(Ok(Response::Done)) => Ok(GrpcResponse::new(pb::Empty {})),
+            Ok(Ok(other)) => Err(unexpected(&other)),
+            Ok(Err(e)) => Err(error_to_status(&e)),
+            Err(e) => Err(error_to_status(&PsError::Server(format!(
+                "snapshot task: {e}"
+            )))),
+        }
+    }
+}
+
 fn unexpected(response: &Response) -> Status {
     error_to_status(&PsError::Server(format!(
         "unexpected shard response {response:?}"
@@ -215,15 +231,17 @@ impl ShardRpc for ShardService {
     }
 
     async fn save(&self, r: GrpcRequest<pb::SnapshotRequest>) -> Reply<pb::Empty> {
-        self.done(Ok(Request::Save {
+        self.blocking(Request::Save {
             name: r.into_inner().name,
-        }))
+        })
+        .await
     }
 
     async fn load(&self, r: GrpcRequest<pb::SnapshotRequest>) -> Reply<pb::Empty> {
-        self.done(Ok(Request::Load {
+        self.blocking(Request::Load {
             name: r.into_inner().name,
-        }))
+        })
+        .await
     }
 
     async fn ping(&self, _: GrpcRequest<pb::Empty>) -> Reply<pb::PongReply> {
