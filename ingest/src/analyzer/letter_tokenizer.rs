@@ -37,7 +37,8 @@ impl TokenStream for LetterTokenStream<'_> {
         self.token.position = self.token.position.wrapping_add(1);
         while let Some((start, c)) = self.chars.next() {
             if c.is_alphabetic() {
-                let end = (&mut self.chars)
+                let end = self
+                    .chars
                     .find(|(_, c)| !c.is_alphabetic())
                     .map_or(self.text.len(), |(offset, _)| offset);
                 self.token.offset_from = start;

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::GzDecoder;
 use serde::{Deserialize, Serialize};
 
 use crate::IngestError;
@@ -162,12 +162,57 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
+/// Decodes consecutive gzip members (like `MultiGzDecoder`) while counting them: WARC files
+/// should hold one member per record, and a whole-file member is worth reporting.
+pub struct GzMembers<R: BufRead> {
+    decoder: Option<GzDecoder<R>>,
+    members: Arc<AtomicU64>,
+}
+
+impl<R: BufRead> GzMembers<R> {
+    pub fn new(inner: R) -> (Self, Arc<AtomicU64>) {
+        let members = Arc::new(AtomicU64::new(1));
+        let this = GzMembers {
+            decoder: Some(GzDecoder::new(inner)),
+            members: Arc::clone(&members),
+        };
+        (this, members)
+    }
+}
+
+impl<R: BufRead> Read for GzMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let Some(decoder) = self.decoder.as_mut() else {
+                return Ok(0);
+            };
+            let n = decoder.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            // End of a member: another one follows unless the input is exhausted.
+            let Some(decoder) = self.decoder.take() else {
+                return Ok(0);
+            };
+            let mut inner = decoder.into_inner();
+            if inner.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            self.members.fetch_add(1, Ordering::Relaxed);
+            self.decoder = Some(GzDecoder::new(inner));
+        }
+    }
+}
+
+/// An opened input: the decompressed stream and, for gzip, its member count so far.
+pub type Opened = (Box<dyn BufRead + Send>, Option<Arc<AtomicU64>>);
+
 /// Opens `path` for streaming, transparently decompressing gzip (detected by its magic bytes,
 /// so misnamed files work), and counting both on-disk and decompressed bytes.
-pub fn open_maybe_gzip(
-    path: &Path,
-    counters: &Arc<ByteCounters>,
-) -> Result<(Box<dyn BufRead + Send>, bool), IngestError> {
+pub fn open_input(path: &Path, counters: &Arc<ByteCounters>) -> Result<Opened, IngestError> {
     let file = File::open(path).map_err(|e| IngestError::io(path, e))?;
     let mut disk = BufReader::with_capacity(
         256 << 10,
@@ -178,19 +223,32 @@ pub fn open_maybe_gzip(
         },
     );
     let magic = disk.fill_buf().map_err(|e| IngestError::io(path, e))?;
-    let gzip = magic.len() >= 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-    let inner: Box<dyn Read + Send> = if gzip {
+    let is_gzip = magic.len() >= 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+    let (inner, members): (Box<dyn Read + Send>, _) = if is_gzip {
         // Multi-member: `.warc.gz` is one gzip member per record, and `cat a.gz b.gz` is valid.
-        Box::new(MultiGzDecoder::new(disk))
+        let (decoder, members) = GzMembers::new(disk);
+        (Box::new(decoder), Some(members))
     } else {
-        Box::new(disk)
+        (Box::new(disk), None)
     };
     let counted = CountingReader {
         inner,
         counter: Arc::clone(counters),
         disk: false,
     };
-    Ok((Box::new(BufReader::with_capacity(256 << 10, counted)), gzip))
+    Ok((
+        Box::new(BufReader::with_capacity(256 << 10, counted)),
+        members,
+    ))
+}
+
+/// [`open_input`] for readers that only need to know whether the input was gzip.
+pub fn open_maybe_gzip(
+    path: &Path,
+    counters: &Arc<ByteCounters>,
+) -> Result<(Box<dyn BufRead + Send>, bool), IngestError> {
+    let (reader, members) = open_input(path, counters)?;
+    Ok((reader, members.is_some()))
 }
 
 /// Describes an I/O error met mid-stream; truncated gzip shows up as `UnexpectedEof` or

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use flate2::read::{MultiGzDecoder, ZlibDecoder};
 
 use super::charset::{self, charset_param};
-use super::{Body, ByteCounters, DocSink, RawDoc, Skip, open_maybe_gzip, stream_error_reason};
+use super::{Body, ByteCounters, DocSink, RawDoc, Skip, open_input, stream_error_reason};
 use crate::IngestError;
 
 /// Records larger than this are skipped rather than buffered.
@@ -552,17 +552,34 @@ pub fn read(
     counters: &Arc<ByteCounters>,
     sink: &mut dyn DocSink,
 ) -> Result<(), IngestError> {
-    let (input, gzip) = open_maybe_gzip(path, counters)?;
+    let (input, members) = open_input(path, counters)?;
     let mut stream = WarcStream {
         input,
         name: path.display().to_string(),
-        gzip,
+        gzip: members.is_some(),
         offset: 0,
         line: Vec::new(),
         pending_version: false,
         sink,
     };
-    while let Step::Continue = stream.next_record()? {}
+    let mut records = 0u64;
+    while let Step::Continue = stream.next_record()? {
+        records += 1;
+    }
+    // Record-at-a-time compression is what the WARC standard asks for: a single member holding
+    // many records reads fine here, but tools that seek by record offset cannot use the file.
+    if let Some(members) = members
+        && members.load(std::sync::atomic::Ordering::Relaxed) == 1
+        && records > 1
+    {
+        stream.sink.skip(Skip::new(
+            "gzip-not-per-record",
+            format!(
+                "{}: one gzip member holds all {records} records (WARC wants one member per record); records were read anyway",
+                stream.name
+            ),
+        ))?;
+    }
     Ok(())
 }
 

@@ -1,0 +1,77 @@
+//! The `glint-lda` binary: parses arguments, sets up logging, dispatches to a subcommand and
+//! chooses the exit code. The work itself lives in the library crates.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "glint-lda",
+    version,
+    about = "LDA topic models on an asynchronous parameter server"
+)]
+struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors on the console.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Turn raw corpora (WARC, Parquet, text, UCI) into a token-id corpus directory.
+    Ingest(commands::ingest::IngestArgs),
+    /// Run the master (registry) of a parameter-server cluster.
+    Master(commands::master::MasterArgs),
+    /// Run a parameter-server shard that registers with a master.
+    Server(commands::server::ServerArgs),
+    /// Benchmarks (`bench ps`: the parameter server in-process, over gRPC and raw TCP).
+    Bench(commands::bench::BenchArgs),
+    /// Train an LDA model on a corpus (embedded parameter server).
+    Train(commands::train::TrainArgs),
+    /// Show the top words of each topic of a trained model.
+    Topics(commands::topics::TopicsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let outcome = match cli.command {
+        Command::Ingest(args) => commands::ingest::run(args),
+        Command::Master(args) => commands::master::run(args),
+        Command::Server(args) => commands::server::run(args),
+        Command::Bench(args) => commands::bench::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Topics(args) => commands::topics::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
