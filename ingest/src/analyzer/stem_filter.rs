@@ -1,7 +1,11 @@
 //! A tantivy `TokenFilter` that stems with `rust-stemmers`, so stems are the standard Snowball ones
 //! (tantivy 0.27's own `Stemmer` filter goes through a different crate).
+//!
+//! Stemming is the analyzer's most expensive stage, and a corpus repeats the same few hundred
+//! thousand words, so each filter instance (one per worker) memoises stems in a bounded cache.
 
 use rust_stemmers::{Algorithm, Stemmer};
+use rustc_hash::FxHashMap;
 use tantivy::tokenizer::{Token, TokenFilter, TokenStream, Tokenizer};
 
 /// Replaces each token by its Snowball stem in `algorithm`'s language.
@@ -22,48 +26,63 @@ impl TokenFilter for SnowballStemFilter {
     fn transform<T: Tokenizer>(self, tokenizer: T) -> SnowballStemWrapper<T> {
         SnowballStemWrapper {
             algorithm: self.algorithm,
+            cache: FxHashMap::default(),
             inner: tokenizer,
         }
     }
 }
 
+/// Entries kept in a stem cache before it is cleared (bounds memory on huge vocabularies).
+const CACHE_LIMIT: usize = 1 << 18;
+
 /// [`SnowballStemFilter`] applied to a tokenizer.
 #[derive(Clone)]
 pub struct SnowballStemWrapper<T> {
     algorithm: Algorithm,
+    /// word → stem, for this worker.
+    cache: FxHashMap<Box<str>, Box<str>>,
     inner: T,
 }
 
 impl<T: Tokenizer> Tokenizer for SnowballStemWrapper<T> {
-    type TokenStream<'a> = SnowballStemStream<T::TokenStream<'a>>;
+    type TokenStream<'a> = SnowballStemStream<'a, T::TokenStream<'a>>;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        if self.cache.len() > CACHE_LIMIT {
+            self.cache.clear();
+        }
         SnowballStemStream {
             // `Stemmer` is a function pointer: creating one per stream costs nothing.
             stemmer: Stemmer::create(self.algorithm),
-            buffer: String::new(),
+            cache: &mut self.cache,
             tail: self.inner.token_stream(text),
         }
     }
 }
 
 /// Stream of [`SnowballStemWrapper`].
-pub struct SnowballStemStream<T> {
+pub struct SnowballStemStream<'a, T> {
     stemmer: Stemmer,
-    buffer: String,
+    cache: &'a mut FxHashMap<Box<str>, Box<str>>,
     tail: T,
 }
 
-impl<T: TokenStream> TokenStream for SnowballStemStream<T> {
+impl<T: TokenStream> TokenStream for SnowballStemStream<'_, T> {
     fn advance(&mut self) -> bool {
         if !self.tail.advance() {
             return false;
         }
         let token = self.tail.token_mut();
-        if let std::borrow::Cow::Owned(stem) = self.stemmer.stem(&token.text) {
-            // Reuse the token's allocation: swap the stem in, keep the old string as scratch.
-            self.buffer = stem;
-            std::mem::swap(&mut token.text, &mut self.buffer);
+        let stem = match self.cache.get(token.text.as_str()) {
+            Some(stem) => stem,
+            None => {
+                let stem: Box<str> = self.stemmer.stem(&token.text).into();
+                self.cache.entry(token.text.as_str().into()).or_insert(stem)
+            }
+        };
+        if **stem != *token.text {
+            token.text.clear();
+            token.text.push_str(stem);
         }
         true
     }
