@@ -168,7 +168,11 @@ fn three_server_processes_apply_concurrent_pushes_exactly() {
     // SIGTERM stops a server cleanly.
     let server = servers.remove(0);
     let pid = server.child.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    // The shell's built-in `kill`: present wherever `sh` is, unlike /bin/kill.
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status()
+        .unwrap();
     assert!(status.success());
     let mut server = server;
     let exit = server.child.wait().unwrap();

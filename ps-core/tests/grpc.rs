@@ -354,3 +354,39 @@ impl tonic::codec::Decoder for RawDecoder {
         Ok(Some(()))
     }
 }
+
+#[test]
+fn servers_stop_when_their_shutdown_future_completes() {
+    runtime().block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let shard = Arc::new(Shard::new(
+            ShardConfig::default(),
+            AggregatorRegistry::default(),
+        ));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(ps_core::grpc::serve_shard(listener, shard, None, async {
+            let _ = stopped.await;
+        }));
+        let config = ClientConfig::default();
+        let t = GrpcTransport::new(std::slice::from_ref(&addr), None, &config).unwrap();
+        let pong = t
+            .call(0, Arc::new(ps_core::message::Request::Ping))
+            .await
+            .unwrap();
+        assert_eq!(pong, ps_core::message::Response::Pong { models: vec![] });
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        // Nobody listens any more: the call fails as a transient (retryable) error.
+        let fresh = GrpcTransport::new(&[addr], None, &config).unwrap();
+        let err = fresh
+            .call(0, Arc::new(ps_core::message::Request::Ping))
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+    });
+}
