@@ -8,6 +8,34 @@
 //!   [`Coordinator`](crate::transport::Coordinator) over lazily connected channels, and
 //!   [`connect`] builds a [`Client`](crate::Client) from a master's address;
 //! - [`auth`] checks an optional shared-secret token on every call.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use ps_core::grpc::{connect, serve_master, serve_shard, GrpcCoordinator};
+//! use ps_core::master::{Master, MasterRequest};
+//! use ps_core::transport::Coordinator;
+//! use ps_core::{AggregatorRegistry, ClientConfig, DType, ModelSpec, Shard, ShardConfig};
+//! use tokio::net::TcpListener;
+//!
+//! let token = Some("s3cret".to_string());
+//! let listener = TcpListener::bind("127.0.0.1:0").await?;
+//! let master_addr = listener.local_addr()?.to_string();
+//! tokio::spawn(serve_master(listener, Arc::new(Master::new()), token.clone(), std::future::pending()));
+//! let listener = TcpListener::bind("127.0.0.1:0").await?;
+//! let shard_addr = listener.local_addr()?.to_string();
+//! let shard = Arc::new(Shard::new(ShardConfig::default(), AggregatorRegistry::default()));
+//! tokio::spawn(serve_shard(listener, shard, token.clone(), std::future::pending()));
+//! // A server registers with the master, which gives it its shard index.
+//! let master = GrpcCoordinator::new(&master_addr, token.as_deref(), &ClientConfig::default())?;
+//! master.call(MasterRequest::Register { addr: shard_addr }).await?;
+//!
+//! let client = connect(&master_addr, token.as_deref(), ClientConfig::default(), 1).await?;
+//! let m = client.create_matrix::<i64>(ModelSpec::matrix("counts", 100, 8, DType::I64)).await?;
+//! m.push(&[42, 42], &[3, 3], &[2, 5]).await?;
+//! assert_eq!(m.pull(&[42], &[3]).await?, vec![7]);
+//! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+//! ```
 
 mod auth;
 mod client;
