@@ -42,8 +42,12 @@ pub struct ServerArgs {
 
 pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let token = read_token(args.token_file.as_deref())?;
-    if args.max_message_mb == 0 {
-        bail!("--max-message-mb must be at least 1");
+    // gRPC frames carry a 32-bit length, so no message can exceed 4 GiB.
+    if !(1..4096).contains(&args.max_message_mb) {
+        bail!(
+            "--max-message-mb must be between 1 and 4095, not {}",
+            args.max_message_mb
+        );
     }
     if let Some(dir) = &args.data_dir {
         std::fs::create_dir_all(dir)
