@@ -266,7 +266,7 @@ fn malformed_bytes_are_rejected_and_the_server_keeps_serving() {
             let status = raw_push(addr, garbage).await;
             assert_ne!(status.code(), tonic::Code::Ok);
             assert!(
-                !ps_core::grpc::encode::error_from_status(&status).is_retryable(),
+                !ps_core::grpc::status::error_from_status(&status).is_retryable(),
                 "{status:?}"
             );
         }
@@ -284,7 +284,7 @@ fn malformed_bytes_are_rejected_and_the_server_keeps_serving() {
             ))),
         };
         let status = raw_push(addr, lie.encode_to_vec()).await;
-        let err = ps_core::grpc::encode::error_from_status(&status);
+        let err = ps_core::grpc::status::error_from_status(&status);
         assert!(
             matches!(err, PsError::InvalidRequest(ref m) if m.contains("add up")),
             "{err}"
@@ -296,7 +296,7 @@ fn malformed_bytes_are_rejected_and_the_server_keeps_serving() {
             ..lie
         };
         let err =
-            ps_core::grpc::encode::error_from_status(&raw_push(addr, far.encode_to_vec()).await);
+            ps_core::grpc::status::error_from_status(&raw_push(addr, far.encode_to_vec()).await);
         assert!(
             matches!(err, PsError::ColOutOfRange { col: u32::MAX, .. }),
             "{err}"

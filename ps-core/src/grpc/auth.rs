@@ -8,7 +8,7 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
-use super::encode::error_to_status;
+use super::status::error_to_status;
 use crate::error::{PsError, Result};
 
 const HEADER: &str = "authorization";

@@ -11,11 +11,12 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use super::auth::AttachToken;
-use super::encode::{self, error_from_status};
+use super::encode;
 use super::pb;
 use super::pb::master_client::MasterClient;
 use super::pb::shard_client::ShardClient;
 use super::server::{CONNECTION_WINDOW, STREAM_WINDOW};
+use super::status::error_from_status;
 use crate::client::{Client, ClientConfig};
 use crate::error::{PsError, Result};
 use crate::master::{MasterRequest, MasterResponse};

@@ -1,7 +1,8 @@
 //! The gRPC transport: shards and the master served with tonic, reached from clients over HTTP/2.
 //!
-//! - [`encode`] turns ps-core messages into the compact wire messages of `proto/ps.proto` and back,
-//!   and errors into gRPC statuses that decode to the same [`PsError`](crate::PsError) variant;
+//! - [`encode`] turns ps-core messages into the compact wire messages of `proto/ps.proto` and back;
+//! - [`status`] turns errors into gRPC statuses that decode to the same
+//!   [`PsError`](crate::PsError) variant;
 //! - [`server`] serves a [`Shard`](crate::Shard) or a [`Master`](crate::master::Master) on a
 //!   listener until a shutdown future completes ([`serve_shard`], [`serve_master`]);
 //! - [`client`] implements [`Transport`](crate::transport::Transport) and
@@ -42,6 +43,7 @@ mod client;
 pub mod encode;
 mod order;
 mod server;
+pub mod status;
 
 /// The messages and services generated from `proto/ps.proto`.
 #[allow(

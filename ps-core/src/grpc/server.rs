@@ -14,10 +14,11 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request as GrpcRequest, Response as GrpcResponse, Status};
 
 use super::auth::CheckToken;
-use super::encode::{self, error_to_status};
+use super::encode;
 use super::pb;
 use super::pb::master_server::{Master as MasterRpc, MasterServer};
 use super::pb::shard_server::{Shard as ShardRpc, ShardServer};
+use super::status::error_to_status;
 use crate::error::{PsError, Result};
 use crate::master::{Master, MasterRequest, MasterResponse};
 use crate::message::{Request, Response};

@@ -1,0 +1,242 @@
+//! Errors on the wire: a failed call answers with a gRPC status whose code fits the error, whose
+//! message is the error's text, and whose details hold the error itself (`Error` in
+//! `proto/ps.proto`), so the client gets back the same [`PsError`] variant. Statuses that do not
+//! come from a ps-core handler (connection failures, tonic's own limits) are mapped by their code.
+
+use prost::Message;
+use prost::bytes::Bytes;
+use tonic::{Code, Status};
+
+use super::encode::{dtype_from_pb, dtype_to_pb};
+use super::pb;
+use crate::error::PsError;
+
+fn error_to_pb(e: &PsError) -> pb::Error {
+    use pb::error::Kind;
+    let kind = match e.clone() {
+        PsError::RowOutOfRange { model, row, rows } => {
+            Kind::RowOutOfRange(pb::RowOutOfRange { model, row, rows })
+        }
+        PsError::ColOutOfRange { model, col, cols } => {
+            Kind::ColOutOfRange(pb::ColOutOfRange { model, col, cols })
+        }
+        PsError::UnknownModel(m) => Kind::UnknownModel(m),
+        PsError::ModelExists(m) => Kind::ModelExists(m),
+        PsError::TypeMismatch {
+            model,
+            actual,
+            requested,
+        } => Kind::TypeMismatch(pb::TypeMismatch {
+            model,
+            actual: dtype_to_pb(actual) as i32,
+            requested: dtype_to_pb(requested) as i32,
+        }),
+        PsError::UnknownAggregator(a) => Kind::UnknownAggregator(a),
+        PsError::InvalidRequest(m) => Kind::InvalidRequest(m),
+        PsError::RequestTooLarge { bytes, limit } => Kind::RequestTooLarge(pb::RequestTooLarge {
+            bytes: bytes as u64,
+            limit: limit as u64,
+        }),
+        PsError::ShardUnreachable {
+            shard,
+            attempts,
+            last_error,
+        } => Kind::ShardUnreachable(pb::ShardUnreachable {
+            shard: shard as u64,
+            attempts,
+            last_error,
+        }),
+        PsError::NoSuchShard { shard, shards } => Kind::NoSuchShard(pb::NoSuchShard {
+            shard: shard as u64,
+            shards: shards as u64,
+        }),
+        PsError::Transient(m) => Kind::Transient(m),
+        PsError::Unauthenticated(m) => Kind::Unauthenticated(m),
+        PsError::Master(m) => Kind::Master(m),
+        PsError::Snapshot { path, message } => Kind::Snapshot(pb::Snapshot {
+            path: path.to_string_lossy().into_owned(),
+            message,
+        }),
+        PsError::ShuttingDown => Kind::ShuttingDown(pb::Empty {}),
+        PsError::Server(m) => Kind::Server(m),
+    };
+    pb::Error { kind: Some(kind) }
+}
+
+fn error_from_pb(e: pb::Error) -> Option<PsError> {
+    use pb::error::Kind;
+    Some(match e.kind? {
+        Kind::RowOutOfRange(x) => PsError::RowOutOfRange {
+            model: x.model,
+            row: x.row,
+            rows: x.rows,
+        },
+        Kind::ColOutOfRange(x) => PsError::ColOutOfRange {
+            model: x.model,
+            col: x.col,
+            cols: x.cols,
+        },
+        Kind::UnknownModel(m) => PsError::UnknownModel(m),
+        Kind::ModelExists(m) => PsError::ModelExists(m),
+        Kind::TypeMismatch(x) => PsError::TypeMismatch {
+            model: x.model,
+            actual: dtype_from_pb(x.actual).ok()?,
+            requested: dtype_from_pb(x.requested).ok()?,
+        },
+        Kind::UnknownAggregator(a) => PsError::UnknownAggregator(a),
+        Kind::InvalidRequest(m) => PsError::InvalidRequest(m),
+        Kind::RequestTooLarge(x) => PsError::RequestTooLarge {
+            bytes: usize::try_from(x.bytes).unwrap_or(usize::MAX),
+            limit: usize::try_from(x.limit).unwrap_or(usize::MAX),
+        },
+        Kind::ShardUnreachable(x) => PsError::ShardUnreachable {
+            shard: usize::try_from(x.shard).unwrap_or(usize::MAX),
+            attempts: x.attempts,
+            last_error: x.last_error,
+        },
+        Kind::NoSuchShard(x) => PsError::NoSuchShard {
+            shard: usize::try_from(x.shard).unwrap_or(usize::MAX),
+            shards: usize::try_from(x.shards).unwrap_or(usize::MAX),
+        },
+        Kind::Transient(m) => PsError::Transient(m),
+        Kind::Unauthenticated(m) => PsError::Unauthenticated(m),
+        Kind::Master(m) => PsError::Master(m),
+        Kind::Snapshot(x) => PsError::Snapshot {
+            path: x.path.into(),
+            message: x.message,
+        },
+        Kind::ShuttingDown(_) => PsError::ShuttingDown,
+        Kind::Server(m) => PsError::Server(m),
+    })
+}
+
+/// The status a server answers with when a request fails: a fitting code, the error's text, and
+/// the error itself in the details.
+pub fn error_to_status(e: &PsError) -> Status {
+    let code = match e {
+        PsError::RowOutOfRange { .. } | PsError::ColOutOfRange { .. } => Code::OutOfRange,
+        PsError::UnknownModel(_) | PsError::UnknownAggregator(_) | PsError::NoSuchShard { .. } => {
+            Code::NotFound
+        }
+        PsError::ModelExists(_) => Code::AlreadyExists,
+        PsError::TypeMismatch { .. } | PsError::InvalidRequest(_) => Code::InvalidArgument,
+        PsError::RequestTooLarge { .. } => Code::ResourceExhausted,
+        PsError::ShardUnreachable { .. } | PsError::Transient(_) | PsError::ShuttingDown => {
+            Code::Unavailable
+        }
+        PsError::Unauthenticated(_) => Code::Unauthenticated,
+        PsError::Master(_) | PsError::Snapshot { .. } => Code::FailedPrecondition,
+        PsError::Server(_) => Code::Internal,
+    };
+    Status::with_details(
+        code,
+        e.to_string(),
+        Bytes::from(error_to_pb(e).encode_to_vec()),
+    )
+}
+
+/// The ps-core error a failed call stands for. Errors from a ps-core server come back as the
+/// variant they were; otherwise only failures of the connection itself are transient (retryable).
+pub fn error_from_status(status: &Status) -> PsError {
+    if !status.details().is_empty()
+        && let Some(e) = pb::Error::decode(status.details())
+            .ok()
+            .and_then(error_from_pb)
+    {
+        return e;
+    }
+    let message = status.message().to_string();
+    match status.code() {
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
+            PsError::Transient(format!("{:?}: {message}", status.code()))
+        }
+        Code::Unauthenticated => PsError::Unauthenticated(message),
+        Code::OutOfRange | Code::ResourceExhausted => match size_limit(&message) {
+            Some((bytes, limit)) => PsError::RequestTooLarge { bytes, limit },
+            None => PsError::InvalidRequest(message),
+        },
+        _ => PsError::InvalidRequest(format!("{:?}: {message}", status.code())),
+    }
+}
+
+/// Reads tonic's "message length too large: found N bytes, the limit is: L bytes".
+fn size_limit(message: &str) -> Option<(usize, usize)> {
+    let rest = message.split("found ").nth(1)?;
+    let bytes = rest.split(' ').next()?.parse().ok()?;
+    let limit = rest
+        .split("limit is: ")
+        .nth(1)?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()?;
+    Some((bytes, limit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::DType;
+
+    #[test]
+    fn every_error_survives_a_status() {
+        let errors = [
+            PsError::RowOutOfRange {
+                model: "m".into(),
+                row: u64::MAX,
+                rows: 3,
+            },
+            PsError::ColOutOfRange {
+                model: "m".into(),
+                col: 7,
+                cols: 3,
+            },
+            PsError::UnknownModel("x".into()),
+            PsError::ModelExists("x".into()),
+            PsError::TypeMismatch {
+                model: "m".into(),
+                actual: DType::I32,
+                requested: DType::F64,
+            },
+            PsError::UnknownAggregator("a".into()),
+            PsError::InvalidRequest("bad".into()),
+            PsError::RequestTooLarge {
+                bytes: 10,
+                limit: 5,
+            },
+            PsError::ShardUnreachable {
+                shard: 2,
+                attempts: 3,
+                last_error: "gone".into(),
+            },
+            PsError::NoSuchShard {
+                shard: 4,
+                shards: 3,
+            },
+            PsError::Transient("t".into()),
+            PsError::Unauthenticated("who".into()),
+            PsError::Master("m".into()),
+            PsError::Snapshot {
+                path: "/x/y".into(),
+                message: "torn".into(),
+            },
+            PsError::ShuttingDown,
+            PsError::Server("io".into()),
+        ];
+        for e in errors {
+            assert_eq!(error_from_status(&error_to_status(&e)), e);
+        }
+        let tonic_limit = Status::out_of_range(
+            "Error, decoded message length too large: found 5000 bytes, the limit is: 4096 bytes",
+        );
+        assert_eq!(
+            error_from_status(&tonic_limit),
+            PsError::RequestTooLarge {
+                bytes: 5000,
+                limit: 4096
+            }
+        );
+        assert!(error_from_status(&Status::unavailable("refused")).is_retryable());
+        assert!(!error_from_status(&Status::internal("decode")).is_retryable());
+    }
+}
