@@ -386,6 +386,9 @@ fn first_pass(
                 }
             }));
         }
+        // Only workers may hold the receivers: if they all stop, blocked readers must see the
+        // channel close instead of waiting forever.
+        drop(raw_rx);
         drop(tok_tx);
 
         let writer = s.spawn(move || -> Result<(), IngestError> {
