@@ -88,7 +88,7 @@ proptest! {
     fn corrupted_warc_never_panics(
         edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
         cut in any::<prop::sample::Index>(),
-        gzip in any::<bool>(),
+        compress in any::<bool>(),
     ) {
         let mut data = valid_warc();
         for (at, byte) in edits {
@@ -97,7 +97,7 @@ proptest! {
         }
         let cut = cut.index(data.len() + 1);
         data.truncate(cut);
-        let bytes = if gzip { gzip(&data) } else { data };
+        let bytes = if compress { gzip(&data) } else { data };
         let sink = read_warc(&bytes);
         prop_assert!(sink.docs.len() <= 4 + 8);
         for skip in &sink.skips {
