@@ -1,5 +1,7 @@
 //! The shared suite over the in-process transport.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod suite;
 
 use std::sync::Arc;
