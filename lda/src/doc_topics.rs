@@ -3,8 +3,8 @@
 //! A document gets either a dense row of K counts (when that is no larger than its hash table)
 //! or a small open-addressing hash table (linear probing, backward-shift deletion) of packed
 //! 32-bit entries `(topic + 1) << 16 | count`, sized for min(N_d, K) distinct topics at load
-//! ≤ 3/4. A document can never hold more distinct topics than tokens, so a table never fills.
-//! Memory is ≤ ~10.7 bytes per token in the worst case and O(1) lookups either way.
+//! ≤ 8/9. A document can never hold more distinct topics than tokens, so a table never fills.
+//! Memory is ≤ 9 bytes per token (typically ~5) and lookups are O(1) either way.
 
 use crate::conditional::MAX_TOPICS;
 
@@ -42,7 +42,7 @@ impl DocTopics {
         let mut size = 0usize;
         for len in doc_lengths {
             let distinct = len.min(topics);
-            let cap = ((u64::from(distinct) * 4).div_ceil(3) + 1).next_power_of_two();
+            let cap = (u64::from(distinct) + u64::from(distinct) / 8 + 1).next_power_of_two();
             if cap >= u64::from(topics) || len > MAX_SPARSE_LEN {
                 slots.push(Slot { start: size, mask: DENSE });
                 size += topics as usize;

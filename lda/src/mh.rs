@@ -11,7 +11,8 @@
 //! * doc proposal: with probability N_d/(N_d+Kα) the topic of a uniformly chosen token of the
 //!   document (whose stored topics still include this token's old topic z₀), else a uniform
 //!   topic. So q_d(k) ∝ n_dk + [k = z₀] + α with n_dk excluding the token, and the ratio is
-//!   (n_dt+α)(n_wt+β)(n_s+Vβ)(n_ds+[s=z₀]+α) / ((n_ds+α)(n_ws+β)(n_t+Vβ)(n_dt+[t=z₀]+α)).
+//!   (n_dt+α)(n_wt+β)(n_s+Vβ)(n_ds+[s=z₀]+α) / ((n_ds+α)(n_ws+β)(n_t+Vβ)(n_dt+[t=z₀]+α)),
+//!   in which the doc factors cancel except at z₀: no document lookup is needed.
 //!
 //! Ratios are compared by cross-multiplication: no division in the loop.
 
@@ -67,14 +68,15 @@ impl Kernel {
     #[inline]
     pub fn sample<C: TokenCounts, R: Rng>(&self, c: &C, q: &WordProposal, old: u32, start: u32, rng: &mut R) -> u32 {
         let mut st = self.state(c, start);
+        let e_old = self.doc_correction(c, old);
         for _ in 0..self.cycles {
             self.word_step(c, q, &mut st, rng);
-            self.doc_step(c, old, &mut st, rng);
+            self.doc_step(c, old, e_old, &mut st, rng);
         }
         st.topic
     }
 
-    /// The chain's state at topic `k`.
+    /// The chain's state at topic `k`, its doc factor looked up.
     #[inline]
     pub fn state<C: TokenCounts>(&self, c: &C, k: u32) -> ChainState {
         ChainState {
@@ -85,12 +87,23 @@ impl Kernel {
         }
     }
 
+    /// e(z₀) = (n_dz₀ + 1 + α)/(n_dz₀ + α): the doc proposal's weight over the target's doc factor
+    /// at the token's old topic (it is 1 at every other topic).
+    #[inline]
+    pub fn doc_correction<C: TokenCounts>(&self, c: &C, old: u32) -> f64 {
+        let d = f64::from(c.doc(old)) + self.alpha;
+        (d + 1.0) / d
+    }
+
     /// One Metropolis-Hastings step with the word proposal.
     #[inline(always)]
     pub fn word_step<C: TokenCounts, R: Rng>(&self, c: &C, q: &WordProposal, st: &mut ChainState, rng: &mut R) {
         let t = q.sample(rng);
         if t == st.topic {
             return;
+        }
+        if st.doc.is_nan() {
+            st.doc = f64::from(c.doc(st.topic)) + self.alpha;
         }
         let cand = self.state(c, t);
         let qs = f64::from(c.stale_word(st.topic)) + self.beta;
@@ -100,9 +113,12 @@ impl Kernel {
         }
     }
 
-    /// One Metropolis-Hastings step with the doc proposal; `old` is the token's stored topic.
+    /// One Metropolis-Hastings step with the doc proposal; `old` is the token's stored topic and
+    /// `e_old` its [`Kernel::doc_correction`]. The target's doc factor n_dk + α cancels against the
+    /// proposal's n_dk + [k = z₀] + α except at z₀, so this step needs no document lookup:
+    /// the ratio is (n_wt+β)(n_s+Vβ)e(s) / ((n_ws+β)(n_t+Vβ)e(t)).
     #[inline(always)]
-    pub fn doc_step<C: TokenCounts, R: Rng>(&self, c: &C, old: u32, st: &mut ChainState, rng: &mut R) {
+    pub fn doc_step<C: TokenCounts, R: Rng>(&self, c: &C, old: u32, e_old: f64, st: &mut ChainState, rng: &mut R) {
         let len = c.doc_len();
         let n_d = f64::from(len);
         let x = unit(rng) * (n_d + self.kalpha);
@@ -110,11 +126,13 @@ impl Kernel {
         if t == st.topic {
             return;
         }
-        let cand = self.state(c, t);
-        let qs = st.doc + if st.topic == old { 1.0 } else { 0.0 };
-        let qt = cand.doc + if t == old { 1.0 } else { 0.0 };
-        if unit(rng) * (st.doc * st.word * cand.total * qt) < cand.doc * cand.word * st.total * qs {
-            *st = cand;
+        let wt = f64::from(c.word(t)) + self.beta;
+        let tt = c.total(t) as f64 + self.vbeta;
+        let es = if st.topic == old { e_old } else { 1.0 };
+        let et = if t == old { e_old } else { 1.0 };
+        if unit(rng) * (st.word * tt * et) < wt * st.total * es {
+            // The doc factor of the new state is looked up only if a word step needs it.
+            *st = ChainState { topic: t, doc: f64::NAN, word: wt, total: tt };
         }
     }
 }
@@ -123,7 +141,7 @@ impl Kernel {
 #[derive(Debug, Clone, Copy)]
 pub struct ChainState {
     pub topic: u32,
-    /// n_dk + α
+    /// n_dk + α, or NaN when not looked up yet.
     pub doc: f64,
     /// n_wk + β
     pub word: f64,

@@ -82,6 +82,9 @@ pub struct IterationStats {
     pub seconds: f64,
     /// Wall time of sampling alone.
     pub sampling_seconds: f64,
+    /// Time sampler threads spent waiting for ps-core (pulls not ready, push back-pressure),
+    /// summed over threads.
+    pub ps_wait_seconds: f64,
 }
 
 /// A training run: workers, their model on ps-core and the iteration count.
@@ -214,7 +217,7 @@ impl Trainer {
         let cfg = &self.config;
         let model = &self.model;
         let handle = &self.handle;
-        let results: Vec<Result<()>> = std::thread::scope(|scope| {
+        let results: Vec<Result<f64>> = std::thread::scope(|scope| {
             let joins: Vec<_> = self
                 .workers
                 .iter_mut()
@@ -229,8 +232,9 @@ impl Trainer {
                 .collect()
         });
         let sampling = started.elapsed().as_secs_f64();
+        let mut ps_wait = 0.0;
         for r in results {
-            r?;
+            ps_wait += r?;
         }
         self.iteration += 1;
         let (loglik, perplexity) = if self.config.loglik {
@@ -246,6 +250,7 @@ impl Trainer {
             tokens_per_s: self.tokens as f64 / sampling.max(1e-9),
             seconds: started.elapsed().as_secs_f64(),
             sampling_seconds: sampling,
+            ps_wait_seconds: ps_wait,
         };
         tracing::debug!(?stats, "iteration done");
         Ok(stats)
@@ -325,8 +330,9 @@ fn join_err(e: tokio::task::JoinError) -> LdaError {
     LdaError::Thread(format!("ps-core task: {e}"))
 }
 
-/// One thread's iteration over its shard.
-fn sample_shard(w: &mut Worker, model: &PsModel, handle: &Handle, cfg: &TrainConfig, mut totals: Vec<i64>) -> Result<()> {
+/// One thread's iteration over its shard; returns the seconds it waited for ps-core.
+fn sample_shard(w: &mut Worker, model: &PsModel, handle: &Handle, cfg: &TrainConfig, mut totals: Vec<i64>) -> Result<f64> {
+    let mut waited = std::time::Duration::ZERO;
     let plan = blocks(&w.tokens, cfg.block_tokens);
     let rows_of = |r: &Range<usize>, w: &Worker| -> Vec<u64> { w.tokens.words()[r.clone()].iter().map(|&x| u64::from(x)).collect() };
     let spawn_pull = |rows: Vec<u64>| -> Pull {
@@ -338,7 +344,9 @@ fn sample_shard(w: &mut Worker, model: &PsModel, handle: &Handle, cfg: &TrainCon
     let mut total_deltas = Vec::new();
     for (b, range) in plan.iter().enumerate() {
         let Some(pull) = next.take() else { break };
+        let t0 = Instant::now();
         let rows = handle.block_on(pull).map_err(join_err)??;
+        waited += t0.elapsed();
         // Prefetch the next block while this one is sampled.
         if let Some(r) = plan.get(b + 1) {
             next = Some(spawn_pull(rows_of(r, w)));
@@ -354,14 +362,18 @@ fn sample_shard(w: &mut Worker, model: &PsModel, handle: &Handle, cfg: &TrainCon
             m.nwk.push(&deltas.rows, &deltas.cols, &deltas.values).await?;
             m.push_totals(&nk).await
         }));
+        let t0 = Instant::now();
         while pushes.len() > cfg.max_pushes_in_flight {
             if let Some(p) = pushes.pop_front() {
                 handle.block_on(p).map_err(join_err)??;
             }
         }
+        waited += t0.elapsed();
     }
+    let t0 = Instant::now();
     for p in pushes {
         handle.block_on(p).map_err(join_err)??;
     }
-    Ok(())
+    waited += t0.elapsed();
+    Ok(waited.as_secs_f64())
 }

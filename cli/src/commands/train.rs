@@ -69,6 +69,8 @@ struct MetricsLine {
     perplexity: Option<f64>,
     tokens_per_s: f64,
     seconds: f64,
+    /// Seconds sampler threads waited for the parameter server (summed over threads).
+    ps_wait_seconds: f64,
 }
 
 impl From<&IterationStats> for MetricsLine {
@@ -79,6 +81,7 @@ impl From<&IterationStats> for MetricsLine {
             perplexity: s.perplexity,
             tokens_per_s: s.tokens_per_s,
             seconds: s.seconds,
+            ps_wait_seconds: s.ps_wait_seconds,
         }
     }
 }

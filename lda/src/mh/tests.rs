@@ -119,7 +119,7 @@ fn doc_proposal_step_leaves_the_conditional_invariant() {
     let k = Kernel::new(&h, 1);
     let p = invariance_p(&h, &t, DRAWS, 3, |st, rng| {
         for _ in 0..3 {
-            k.doc_step(&t, OLD, st, rng);
+            k.doc_step(&t, OLD, k.doc_correction(&t, OLD), st, rng);
         }
     });
     assert!(p > 1e-3, "doc-proposal MH does not reproduce the conditional: p = {p}");
