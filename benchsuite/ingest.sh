@@ -58,18 +58,18 @@ print(json.dumps({"tool": "glint-lda", "corpus": name, "threads": int(threads), 
 PYEOF
 }
 
-# reference NAME KIND PATH [COLUMN]: the Python reference, measured.
+# reference STEMMER NAME KIND PATH [COLUMN]: the Python reference, measured.
 reference() {
-  local name="$1"; shift
-  echo ">> python reference $name" >&2
-  python3 benchsuite/measure.py "$VENV/bin/python" benchsuite/ingest_reference.py "$@" \
-    > "$WORK/py-$name.out" 2> "$WORK/py-$name.err"
-  python3 - "$name" "$WORK/py-$name.out" "$WORK/py-$name.err" "$*" >> "$ROWS" <<'PYEOF'
+  local stemmer="$1" name="$2"; shift 2
+  echo ">> python reference ($stemmer) $name" >&2
+  python3 benchsuite/measure.py "$VENV/bin/python" benchsuite/ingest_reference.py "$stemmer" "$@" \
+    > "$WORK/py-$stemmer-$name.out" 2> "$WORK/py-$stemmer-$name.err"
+  python3 - "$name" "$WORK/py-$stemmer-$name.out" "$WORK/py-$stemmer-$name.err" "$stemmer" >> "$ROWS" <<'PYEOF'
 import json, sys
-name, out, err, args = sys.argv[1:]
+name, out, err, stemmer = sys.argv[1:]
 r = json.loads(open(out).read().strip().splitlines()[-1])
 m = json.loads(open(err).read().strip().splitlines()[-1])
-print(json.dumps({"tool": "python reference", "corpus": name, "threads": 1, "args": args,
+print(json.dumps({"tool": f"python ({stemmer})", "corpus": name, "threads": 1, "args": stemmer,
                   "docs": r["documents"], "kept": r["documents"], "tokens": r["tokens"],
                   "vocab": r["vocabulary"], "bytes": r["uncompressed_bytes"], **m}))
 PYEOF
@@ -81,9 +81,11 @@ for t in 1 2; do
   run debian-parquet "$t" "$CORPORA/debian-descriptions.parquet" --column description --id-column package
 done
 if [ "${SKIP_PYTHON:-0}" != 1 ]; then
-  reference kernel-comments tsv "$CORPORA/kernel-comments.tsv.gz"
-  reference docs-crawl-warc warc "$CORPORA/warc/docs-crawl.warc.gz"
-  reference debian-parquet parquet "$CORPORA/debian-descriptions.parquet" description
+  for stemmer in pystemmer gensim; do
+    reference "$stemmer" kernel-comments tsv "$CORPORA/kernel-comments.tsv.gz"
+    reference "$stemmer" docs-crawl-warc warc "$CORPORA/warc/docs-crawl.warc.gz"
+    reference "$stemmer" debian-parquet parquet "$CORPORA/debian-descriptions.parquet" description
+  done
 fi
 
 TABLE="$(python3 - "$ROWS" <<'PYEOF'
@@ -96,17 +98,17 @@ for r in rows:
     print(f"| {r['tool']} | {r['corpus']} | {r['threads']} | {r['docs']} | {r['tokens']} | {r['vocab']} | {mb:.1f} "
           f"| {r['wall_seconds']:.2f} | {r['cpu_seconds']:.2f} | {mb / r['wall_seconds']:.1f} "
           f"| {mb / max(r['cpu_seconds'], 1e-9):.1f} | {r['docs'] / r['wall_seconds']:.0f} | {r['peak_rss_mb']:.0f} |")
-py = {r["corpus"]: r for r in rows if r["tool"] != "glint-lda"}
 one = {r["corpus"]: r for r in rows if r["tool"] == "glint-lda" and r["threads"] == 1}
-if py:
+refs = [r for r in rows if r["tool"] != "glint-lda"]
+if refs:
     print()
     print("Speed-up per core over the Python reference (uncompressed MB per CPU-second, glint-lda 1 thread):")
     print()
-    for name, p in py.items():
-        if name in one:
-            g = one[name]
+    for p in refs:
+        g = one.get(p["corpus"])
+        if g:
             ratio = (g["bytes"] / g["cpu_seconds"]) / (p["bytes"] / p["cpu_seconds"])
-            print(f"- {name}: {ratio:.1f}x")
+            print(f"- {p['corpus']} vs {p['tool']}: {ratio:.1f}x")
 PYEOF
 )"
 
@@ -125,7 +127,7 @@ PYEOF
   echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
   echo "- date (UTC): $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "- glint-lda: \`glint-lda ingest INPUT --out DIR --threads N\` (preset seed); parquet with \`--column description --id-column package\`"
-  echo "- Python reference: \`benchsuite/ingest_reference.py\` (gensim 4.3.3 simple_preprocess + gensim stop words + PyStemmer 2.2.0.3 english + Counter), one core"
+  echo "- Python reference: \`benchsuite/ingest_reference.py\` (gensim 4.3.3 simple_preprocess + gensim stop words + Counter), one core, with PyStemmer 2.2.0.3 english (C) or gensim's pure-Python PorterStemmer (memoised)"
   echo "- MB = uncompressed text bytes (WARC: record payload bytes for the reference, decompressed WARC bytes for glint-lda); peak RSS from the child's rusage"
   echo "- targets (issue 3): >= 25 MB/s per core on plain text, >= 15 MB/s per core on WARC HTML, >= 10x the Python reference per core, kernel-comments under 1 GB RSS"
   echo

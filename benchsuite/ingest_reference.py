@@ -2,8 +2,10 @@
 done the usual Python way, on one core.
 
 gensim's simple_preprocess (tokenise, lower-case, drop tokens outside 2..32 chars), gensim's
-English stop words, Snowball English ("Porter2") stems from PyStemmer (the same algorithm as
-rust-stemmers), stems of 3..14 chars, then term and document frequencies with a Counter.
+English stop words, stems of 3..14 chars, then term and document frequencies with a Counter.
+Two stemmers: `pystemmer` (default) is Snowball English ("Porter2") in C from PyStemmer, the same
+algorithm as rust-stemmers and the strongest reference; `gensim` is gensim's own pure-Python
+PorterStemmer, memoised per distinct word as a careful Python user would.
 HTML from WARC is stripped with warcio + a regex (script/style dropped), a weaker but faster
 converter than a real parser, so the reference is not slowed by its HTML handling.
 
@@ -18,10 +20,27 @@ import time
 from collections import Counter
 
 import Stemmer
+from gensim.parsing.porter import PorterStemmer
 from gensim.parsing.preprocessing import STOPWORDS
 from gensim.utils import simple_preprocess
 
-STEM = Stemmer.Stemmer("english")
+PYSTEMMER = Stemmer.Stemmer("english")
+
+
+def gensim_stemmer():
+    porter = PorterStemmer()
+    memo = {}
+
+    def stem_words(words):
+        out = []
+        for w in words:
+            s = memo.get(w)
+            if s is None:
+                s = memo[w] = porter.stem(w)
+            out.append(s)
+        return out
+
+    return stem_words
 SCRIPT = re.compile(rb"<(script|style|noscript)[^>]*>.*?</\1\s*>", re.S | re.I)
 TAG = re.compile(rb"<[^>]*>")
 
@@ -59,11 +78,12 @@ def texts_warc(path):
 
 
 def main():
-    kind, path = sys.argv[1], sys.argv[2]
+    stemmer, kind, path = sys.argv[1], sys.argv[2], sys.argv[3]
+    stem_words = PYSTEMMER.stemWords if stemmer == "pystemmer" else gensim_stemmer()
     if kind == "tsv":
         docs = texts_tsv(path)
     elif kind == "parquet":
-        docs = texts_parquet(path, sys.argv[3])
+        docs = texts_parquet(path, sys.argv[4])
     elif kind == "warc":
         docs = texts_warc(path)
     else:
@@ -74,7 +94,7 @@ def main():
     for size, text in docs:
         n_bytes += size
         words = [w for w in simple_preprocess(text, min_len=2, max_len=32) if w not in STOPWORDS]
-        stems = [s for s in STEM.stemWords(words) if 3 <= len(s) <= 14]
+        stems = [s for s in stem_words(words) if 3 <= len(s) <= 14]
         if not stems:
             continue
         n_docs += 1
