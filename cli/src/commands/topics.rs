@@ -32,27 +32,36 @@ pub struct TopicsArgs {
 pub fn run(args: TopicsArgs) -> anyhow::Result<ExitCode> {
     let topics = lda::topics::top_words(&args.model, args.top)
         .with_context(|| format!("reading the model in {}", args.model.display()))?;
+    match print(&topics, args.format) {
+        // A closed pipe (`| head`) is the reader's choice, not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e).context("writing to stdout"),
+        Ok(()) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn print(topics: &[lda::topics::Topic], format: Format) -> std::io::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match args.format {
+    match format {
         Format::Text => {
-            for t in &topics {
+            for t in topics {
                 let words: Vec<&str> = t.words.iter().map(|(w, _)| w.as_str()).collect();
                 writeln!(out, "topic {:>3} ({} tokens): {}", t.topic, t.tokens, words.join(" "))?;
             }
         }
         Format::Tsv => {
             writeln!(out, "topic\trank\tword\tprobability")?;
-            for t in &topics {
+            for t in topics {
                 for (rank, (w, p)) in t.words.iter().enumerate() {
                     writeln!(out, "{}\t{}\t{}\t{:.6e}", t.topic, rank + 1, w, p)?;
                 }
             }
         }
         Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &topics)?;
+            serde_json::to_writer_pretty(&mut out, topics)?;
             writeln!(out)?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    out.flush()
 }
