@@ -1,8 +1,6 @@
 //! A tantivy tokenizer that splits on every non-letter (the seed's "split on non-letters"): digits,
 //! punctuation and underscores all end a token, unlike tantivy's alphanumeric `SimpleTokenizer`.
 
-use std::str::CharIndices;
-
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 
 /// Tokens are maximal runs of alphabetic characters.
@@ -14,8 +12,23 @@ pub struct LetterTokenizer {
 /// Stream of [`LetterTokenizer`].
 pub struct LetterTokenStream<'a> {
     text: &'a str,
-    chars: CharIndices<'a>,
+    /// Byte offset where the search for the next token starts.
+    pos: usize,
     token: &'a mut Token,
+}
+
+/// Whether a letter starts at byte `i` of `text` (a char boundary), and the char's length.
+/// ASCII, by far the common case, is decided on the byte without decoding.
+#[inline]
+fn letter_at(text: &str, i: usize) -> (bool, usize) {
+    let b = text.as_bytes()[i];
+    if b.is_ascii() {
+        return (b.is_ascii_alphabetic(), 1);
+    }
+    match text[i..].chars().next() {
+        Some(c) => (c.is_alphabetic(), c.len_utf8()),
+        None => (false, 1),
+    }
 }
 
 impl Tokenizer for LetterTokenizer {
@@ -25,7 +38,7 @@ impl Tokenizer for LetterTokenizer {
         self.token.reset();
         LetterTokenStream {
             text,
-            chars: text.char_indices(),
+            pos: 0,
             token: &mut self.token,
         }
     }
@@ -35,19 +48,32 @@ impl TokenStream for LetterTokenStream<'_> {
     fn advance(&mut self) -> bool {
         self.token.text.clear();
         self.token.position = self.token.position.wrapping_add(1);
-        while let Some((start, c)) = self.chars.next() {
-            if c.is_alphabetic() {
-                let end = self
-                    .chars
-                    .find(|(_, c)| !c.is_alphabetic())
-                    .map_or(self.text.len(), |(offset, _)| offset);
-                self.token.offset_from = start;
-                self.token.offset_to = end;
-                self.token.text.push_str(&self.text[start..end]);
-                return true;
+        let len = self.text.len();
+        let mut i = self.pos;
+        while i < len {
+            let (letter, width) = letter_at(self.text, i);
+            if letter {
+                break;
             }
+            i += width;
         }
-        false
+        if i >= len {
+            self.pos = len;
+            return false;
+        }
+        let start = i;
+        while i < len {
+            let (letter, width) = letter_at(self.text, i);
+            if !letter {
+                break;
+            }
+            i += width;
+        }
+        self.pos = i;
+        self.token.offset_from = start;
+        self.token.offset_to = i;
+        self.token.text.push_str(&self.text[start..i]);
+        true
     }
 
     fn token(&self) -> &Token {

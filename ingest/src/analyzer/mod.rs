@@ -13,7 +13,8 @@ pub mod stopwords;
 use rust_stemmers::Algorithm;
 use serde::{Deserialize, Serialize};
 use tantivy::tokenizer::{
-    LowerCaser, RemoveLongFilter, SimpleTokenizer, StopWordFilter, TextAnalyzer, TokenStream,
+    LowerCaser, RemoveLongFilter, SimpleTokenizer, StopWordFilter, TextAnalyzer,
+    TextAnalyzerBuilder, TokenStream, Tokenizer,
 };
 
 pub use length_filter::LengthFilter;
@@ -109,6 +110,37 @@ pub fn stem_algorithm(language: &str) -> Option<Algorithm> {
     })
 }
 
+/// Builds the filter chain on `tokenizer`. The chain is composed statically (an empty stop list
+/// and a `None` stemmer pass tokens through) so tokens flow through inlined calls rather than one
+/// boxed call per stage; only the whole analyzer is boxed.
+fn compose<T: Tokenizer>(
+    tokenizer: T,
+    config: &AnalyzerConfig,
+    stop_words: Vec<String>,
+    stem: Option<Algorithm>,
+) -> TextAnalyzer {
+    let builder =
+        TextAnalyzer::builder(tokenizer).filter(RemoveLongFilter::limit(config.max_raw_len + 1));
+    if config.lowercase {
+        finish(builder.filter(LowerCaser), config, stop_words, stem)
+    } else {
+        finish(builder, config, stop_words, stem)
+    }
+}
+
+fn finish<T: Tokenizer>(
+    builder: TextAnalyzerBuilder<T>,
+    config: &AnalyzerConfig,
+    stop_words: Vec<String>,
+    stem: Option<Algorithm>,
+) -> TextAnalyzer {
+    builder
+        .filter(StopWordFilter::remove(stop_words))
+        .filter(SnowballStemFilter::new(stem))
+        .filter(LengthFilter::new(config.min_len, config.max_len))
+        .build()
+}
+
 /// A built analyzer. Cheap to clone: one per worker thread.
 #[derive(Clone)]
 pub struct Analyzer {
@@ -149,26 +181,14 @@ impl Analyzer {
                     IngestError::Config(format!("no Snowball stemmer for {lang:?}"))
                 })?),
             };
-        // The builder's type changes with each filter; box after the tokenizer-specific part.
-        let base = match config.tokenizer {
-            TokenizerKind::Letters => TextAnalyzer::builder(LetterTokenizer::default()).dynamic(),
+        let inner = match config.tokenizer {
+            TokenizerKind::Letters => {
+                compose(LetterTokenizer::default(), &config, stop_words, stem)
+            }
             TokenizerKind::Alphanumeric => {
-                TextAnalyzer::builder(SimpleTokenizer::default()).dynamic()
+                compose(SimpleTokenizer::default(), &config, stop_words, stem)
             }
         };
-        let mut builder = base.filter_dynamic(RemoveLongFilter::limit(config.max_raw_len + 1));
-        if config.lowercase {
-            builder = builder.filter_dynamic(LowerCaser);
-        }
-        if !stop_words.is_empty() {
-            builder = builder.filter_dynamic(StopWordFilter::remove(stop_words));
-        }
-        if let Some(algorithm) = stem {
-            builder = builder.filter_dynamic(SnowballStemFilter::new(algorithm));
-        }
-        let inner = builder
-            .filter_dynamic(LengthFilter::new(config.min_len, config.max_len))
-            .build();
         Ok(Analyzer { inner, config })
     }
 

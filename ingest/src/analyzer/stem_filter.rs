@@ -8,14 +8,15 @@ use rust_stemmers::{Algorithm, Stemmer};
 use rustc_hash::FxHashMap;
 use tantivy::tokenizer::{Token, TokenFilter, TokenStream, Tokenizer};
 
-/// Replaces each token by its Snowball stem in `algorithm`'s language.
+/// Replaces each token by its Snowball stem in `algorithm`'s language (`None` passes tokens
+/// through, so one statically composed pipeline serves both settings).
 #[derive(Clone, Copy)]
 pub struct SnowballStemFilter {
-    algorithm: Algorithm,
+    algorithm: Option<Algorithm>,
 }
 
 impl SnowballStemFilter {
-    pub fn new(algorithm: Algorithm) -> Self {
+    pub fn new(algorithm: Option<Algorithm>) -> Self {
         SnowballStemFilter { algorithm }
     }
 }
@@ -38,7 +39,7 @@ const CACHE_LIMIT: usize = 1 << 18;
 /// [`SnowballStemFilter`] applied to a tokenizer.
 #[derive(Clone)]
 pub struct SnowballStemWrapper<T> {
-    algorithm: Algorithm,
+    algorithm: Option<Algorithm>,
     /// word → stem, for this worker.
     cache: FxHashMap<Box<str>, Box<str>>,
     inner: T,
@@ -53,7 +54,7 @@ impl<T: Tokenizer> Tokenizer for SnowballStemWrapper<T> {
         }
         SnowballStemStream {
             // `Stemmer` is a function pointer: creating one per stream costs nothing.
-            stemmer: Stemmer::create(self.algorithm),
+            stemmer: self.algorithm.map(Stemmer::create),
             cache: &mut self.cache,
             tail: self.inner.token_stream(text),
         }
@@ -62,7 +63,7 @@ impl<T: Tokenizer> Tokenizer for SnowballStemWrapper<T> {
 
 /// Stream of [`SnowballStemWrapper`].
 pub struct SnowballStemStream<'a, T> {
-    stemmer: Stemmer,
+    stemmer: Option<Stemmer>,
     cache: &'a mut FxHashMap<Box<str>, Box<str>>,
     tail: T,
 }
@@ -72,11 +73,14 @@ impl<T: TokenStream> TokenStream for SnowballStemStream<'_, T> {
         if !self.tail.advance() {
             return false;
         }
+        let Some(stemmer) = &self.stemmer else {
+            return true;
+        };
         let token = self.tail.token_mut();
         let stem = match self.cache.get(token.text.as_str()) {
             Some(stem) => stem,
             None => {
-                let stem: Box<str> = self.stemmer.stem(&token.text).into();
+                let stem: Box<str> = stemmer.stem(&token.text).into();
                 self.cache.entry(token.text.as_str().into()).or_insert(stem)
             }
         };
