@@ -174,3 +174,62 @@ fn bad_input_fails_with_a_clear_message() {
     let out = glint(&["train", "--corpus", "x", "--topics", "1", "--out", "y"]);
     assert!(!out.status.success());
 }
+
+/// A child process killed on drop.
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `glint-lda args...` and returns it with the address of its `listening on ADDR` line.
+fn start(args: &[&str]) -> (Proc, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_glint-lda"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut banner).unwrap();
+    let addr = banner.trim().strip_prefix("listening on ").unwrap().split(' ').next().unwrap().to_string();
+    (Proc(child), addr)
+}
+
+#[test]
+fn training_on_server_processes_equals_embedded_training() {
+    // With one sampler thread every pull sees all earlier pushes, so the run is deterministic
+    // whatever the transport: a master and two servers in other processes must give the same φ.
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("corpus");
+    let spec = SyntheticSpec {
+        documents: 60,
+        vocabulary: 200,
+        topics: 3,
+        mean_doc_len: 30.0,
+        doc_length: DocLength::Poisson,
+        alpha: 0.2,
+        beta: 0.05,
+        seed: 4,
+        write_theta: false,
+    };
+    generate(&spec, &corpus).unwrap();
+    let (_master, master_addr) = start(&["master", "--bind", "127.0.0.1:0"]);
+    let _servers: Vec<(Proc, String)> = (0..2)
+        .map(|_| start(&["server", "--master", &master_addr, "--bind", "127.0.0.1:0"]))
+        .collect();
+    let c = corpus.to_str().unwrap();
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["train", "--corpus", c, "--topics", "3", "--iterations", "4", "--threads", "1", "--seed", "5"];
+        args.extend(["--block-tokens", "200", "--out", out.to_str().unwrap()]);
+        args.extend(extra);
+        ok(&glint(&args));
+        std::fs::read(out.join("phi.npy")).unwrap()
+    };
+    let remote = run(&tmp.path().join("remote"), &["--master", &master_addr, "--servers", "2"]);
+    let embedded = run(&tmp.path().join("embedded"), &[]);
+    assert_eq!(remote, embedded);
+}

@@ -1,5 +1,6 @@
 //! `glint-lda train`: trains an LDA model on a corpus directory with an embedded parameter server
-//! (in-process shards), writing metrics, checkpoints and the model directory.
+//! (in-process shards) or the servers of a running cluster (`--master`), writing metrics,
+//! checkpoints and the model directory.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -11,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lda::{Hyper, IterationStats, LoadedCorpus, TrainConfig, Trainer};
-use ps_core::{ClusterConfig, EmbeddedCluster};
+use ps_core::{ClientConfig, ClusterConfig, EmbeddedCluster};
 use serde::Serialize;
 
 pub const METRICS_FILE: &str = "metrics.jsonl";
@@ -60,6 +61,16 @@ pub struct TrainArgs {
     /// Skip the per-iteration log-likelihood (a full pass over the model).
     #[arg(long)]
     pub no_loglik: bool,
+    /// Keep the model on the parameter servers registered with this master (gRPC) instead of
+    /// in-process shards.
+    #[arg(long, value_name = "ADDR")]
+    pub master: Option<String>,
+    /// With --master: file holding the cluster's shared-secret token.
+    #[arg(long, requires = "master")]
+    pub token_file: Option<PathBuf>,
+    /// With --master: wait until this many servers have registered.
+    #[arg(long, default_value_t = 1, requires = "master")]
+    pub servers: usize,
 }
 
 #[derive(Serialize)]
@@ -136,9 +147,25 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let cluster = EmbeddedCluster::start(args.shards.unwrap_or(threads).max(1), ClusterConfig::default())
-        .context("starting the embedded parameter server")?;
-    let client = cluster.client();
+    // Embedded shards by default; with --master, remote servers under names unique to this run.
+    let (client, _cluster) = match &args.master {
+        Some(addr) => {
+            let token = super::server::read_token(args.token_file.as_deref())?;
+            let client = rt
+                .block_on(ps_core::grpc::connect(addr, token.as_deref(), ClientConfig::default(), args.servers))
+                .with_context(|| format!("connecting to the master at {addr}"))?;
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            config.model_prefix = format!("lda-{}-{stamp}.", std::process::id());
+            (client, None)
+        }
+        None => {
+            let cluster = EmbeddedCluster::start(args.shards.unwrap_or(threads).max(1), ClusterConfig::default())
+                .context("starting the embedded parameter server")?;
+            (cluster.client(), Some(cluster))
+        }
+    };
     fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let metrics_path = args.out.join(METRICS_FILE);
 
@@ -186,6 +213,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     bar.finish();
     metrics.flush().with_context(|| format!("writing {}", metrics_path.display()))?;
     trainer.export(&args.out).with_context(|| format!("writing the model to {}", args.out.display()))?;
+    if args.master.is_some() {
+        // The model now lives in the model directory; free the servers.
+        let prefix = &trainer.config().model_prefix;
+        for name in [format!("{prefix}nwk"), format!("{prefix}nk")] {
+            rt.block_on(client.destroy(&name)).with_context(|| format!("removing model {name} from the servers"))?;
+        }
+    }
     let rate = last.as_ref().map_or(0.0, |s| s.tokens_per_s);
     eprintln!(
         "done: {} iterations, last {:.2}M tokens/s, worker memory {:.1} bytes/token, {:.1}s; model in {}",
