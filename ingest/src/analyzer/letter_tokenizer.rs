@@ -97,4 +97,29 @@ mod tests {
             .process(&mut |tok| out.push(tok.text.clone()));
         assert_eq!(out, ["x", "is", "déjà", "vu", "IPv"]);
     }
+
+    proptest::proptest! {
+        /// Same tokens and offsets as splitting on `!char::is_alphabetic`.
+        #[test]
+        fn matches_a_plain_split(text in "\\PC{0,80}") {
+            let mut t = LetterTokenizer::default();
+            let mut got = Vec::new();
+            t.token_stream(&text).process(&mut |tok| {
+                got.push((tok.text.clone(), tok.offset_from, tok.offset_to));
+            });
+            let mut want = Vec::new();
+            let mut start = None;
+            for (i, c) in text.char_indices().chain([(text.len(), ' ')]) {
+                match (c.is_alphabetic() && i < text.len(), start) {
+                    (true, None) => start = Some(i),
+                    (false, Some(s)) => {
+                        want.push((text[s..i].to_owned(), s, i));
+                        start = None;
+                    }
+                    _ => {}
+                }
+            }
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 }
