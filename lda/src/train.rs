@@ -6,10 +6,10 @@
 //! Sampler threads are plain OS threads; the ps-core client is async, so they drive it through a
 //! tokio [`Handle`]: pulls and pushes are spawned on the runtime and awaited with `block_on`.
 //!
-//! Each thread's view of n_k is the value pulled at the start of the iteration plus its own
-//! changes, so other threads' moves are seen one iteration late; n_wk rows are pulled per block
-//! and see every push made so far. The MH acceptance is exact for whatever view it samples
-//! against, and with one thread every view is current (and runs are reproducible).
+//! n_k is pushed and pulled back synchronously after every block (K numbers), so each thread's
+//! view holds its own moves exactly and other threads' up to their last block; n_wk rows are
+//! pulled per block and see every push applied by then. The MH acceptance is exact for whatever
+//! view it samples against; with one thread every view is current and runs are reproducible.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -355,14 +355,16 @@ fn sample_shard(w: &mut Worker, model: &PsModel, handle: &Handle, cfg: &TrainCon
         for (j, row) in range.clone().zip(&rows) {
             w.sample_word(j, row_nonzeros(row), &mut totals, &mut deltas)?;
         }
-        w.take_total_deltas(&mut total_deltas);
-        let m = model.clone();
-        let nk = std::mem::take(&mut total_deltas);
-        pushes.push_back(handle.spawn(async move {
-            m.nwk.push(&deltas.rows, &deltas.cols, &deltas.values).await?;
-            m.push_totals(&nk).await
-        }));
+        let m = model.nwk.clone();
+        pushes.push_back(handle.spawn(async move { Ok(m.push(&deltas.rows, &deltas.cols, &deltas.values).await?) }));
+        // n_k is small: push it and pull it back synchronously, so the view for the next block
+        // holds every thread's moves up to their last block, and exactly this thread's own.
         let t0 = Instant::now();
+        w.take_total_deltas(&mut total_deltas);
+        handle.block_on(model.push_totals(&total_deltas))?;
+        if b + 1 < plan.len() {
+            totals = handle.block_on(model.pull_totals())?;
+        }
         while pushes.len() > cfg.max_pushes_in_flight {
             if let Some(p) = pushes.pop_front() {
                 handle.block_on(p).map_err(join_err)??;
