@@ -1,25 +1,24 @@
 //! The analyzer: text to terms through a tantivy tokenizer pipeline.
 //!
-//! `tokenizer → lower case → drop over-long raw tokens → stop words → Snowball stem → length
-//! filter`, each stage a tantivy `TokenFilter` (see the sibling modules for the ones written here).
+//! `tokenizer → drop over-long raw tokens → lower case → stop words, Snowball stem, length
+//! limits`, each stage a tantivy `TokenFilter`; the last one is written here and memoised
+//! ([`NormalizeFilter`]), the tokenizer is tantivy's or [`LetterTokenizer`].
 //! [`AnalyzerConfig`] is serialisable and recorded in the corpus manifest, so a corpus says exactly
 //! how it was made.
 
-mod length_filter;
 mod letter_tokenizer;
-mod stem_filter;
+mod normalize_filter;
 pub mod stopwords;
 
 use rust_stemmers::Algorithm;
 use serde::{Deserialize, Serialize};
 use tantivy::tokenizer::{
-    LowerCaser, RemoveLongFilter, SimpleTokenizer, StopWordFilter, TextAnalyzer,
-    TextAnalyzerBuilder, TokenStream, Tokenizer,
+    LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, TextAnalyzerBuilder, TokenStream,
+    Tokenizer,
 };
 
-pub use length_filter::LengthFilter;
 pub use letter_tokenizer::LetterTokenizer;
-pub use stem_filter::SnowballStemFilter;
+pub use normalize_filter::NormalizeFilter;
 
 use crate::IngestError;
 
@@ -110,9 +109,8 @@ pub fn stem_algorithm(language: &str) -> Option<Algorithm> {
     })
 }
 
-/// Builds the filter chain on `tokenizer`. The chain is composed statically (an empty stop list
-/// and a `None` stemmer pass tokens through) so tokens flow through inlined calls rather than one
-/// boxed call per stage; only the whole analyzer is boxed.
+/// Builds the filter chain on `tokenizer`. The chain is composed statically so tokens flow
+/// through inlined calls rather than one boxed call per stage; only the whole analyzer is boxed.
 fn compose<T: Tokenizer>(
     tokenizer: T,
     config: &AnalyzerConfig,
@@ -135,9 +133,12 @@ fn finish<T: Tokenizer>(
     stem: Option<Algorithm>,
 ) -> TextAnalyzer {
     builder
-        .filter(StopWordFilter::remove(stop_words))
-        .filter(SnowballStemFilter::new(stem))
-        .filter(LengthFilter::new(config.min_len, config.max_len))
+        .filter(NormalizeFilter::new(
+            stop_words,
+            stem,
+            config.min_len,
+            config.max_len,
+        ))
         .build()
 }
 
