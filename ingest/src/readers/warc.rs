@@ -15,7 +15,7 @@ use std::io::{self, BufRead, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use flate2::read::{MultiGzDecoder, ZlibDecoder};
+use flate2::read::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
 
 use super::charset::{self, charset_param};
 use super::{Body, ByteCounters, DocSink, RawDoc, Skip, open_input, stream_error_reason};
@@ -487,10 +487,10 @@ fn parse_http(block: &[u8]) -> Result<(u16, Headers, usize), String> {
     }
 }
 
-/// Undoes chunked transfer encoding and gzip/deflate content encoding, as crawlers that store raw
-/// traffic leave them in place.
+/// Undoes chunked transfer encoding and gzip/deflate/brotli content encoding, as crawlers that
+/// store raw traffic leave them in place.
 fn decode_payload(headers: &Headers, body: &[u8]) -> Result<Vec<u8>, String> {
-    let mut data = if headers
+    let data = if headers
         .get("transfer-encoding")
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
     {
@@ -498,31 +498,33 @@ fn decode_payload(headers: &Headers, body: &[u8]) -> Result<Vec<u8>, String> {
     } else {
         body.to_vec()
     };
-    match headers
-        .get("content-encoding")
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("" | "identity") => {}
-        Some("gzip" | "x-gzip") => {
-            let mut out = Vec::new();
-            MultiGzDecoder::new(&data[..])
-                .take(MAX_RECORD_BYTES * 4)
-                .read_to_end(&mut out)
-                .map_err(|e| format!("gzip content encoding: {e}"))?;
-            data = out;
-        }
-        Some("deflate") => {
-            let mut out = Vec::new();
-            ZlibDecoder::new(&data[..])
-                .take(MAX_RECORD_BYTES * 4)
-                .read_to_end(&mut out)
-                .map_err(|e| format!("deflate content encoding: {e}"))?;
-            data = out;
-        }
+    let limit = MAX_RECORD_BYTES * 4;
+    let encoding = headers.get("content-encoding").map(str::to_ascii_lowercase);
+    let decoded = match encoding.as_deref() {
+        None | Some("" | "identity" | "none") => return Ok(data),
+        // Archives such as Common Crawl store decoded payloads but keep the original header:
+        // without the gzip magic the body is taken as it is.
+        Some("gzip" | "x-gzip") if !data.starts_with(&[0x1f, 0x8b]) => return Ok(data),
+        Some("gzip" | "x-gzip") => read_limited(MultiGzDecoder::new(&data[..]), limit),
+        Some("deflate") => match read_limited(ZlibDecoder::new(&data[..]), limit) {
+            Ok(out) => Ok(out),
+            // Some servers send raw deflate, some archives already-decoded bodies.
+            Err(_) => read_limited(DeflateDecoder::new(&data[..]), limit).or(Ok(data)),
+        },
+        Some("br") => read_limited(
+            brotli_decompressor::Decompressor::new(&data[..], 64 << 10),
+            limit,
+        ),
         Some(other) => return Err(format!("unsupported content encoding {other:?}")),
-    }
-    Ok(data)
+    };
+    decoded.map_err(|e| format!("content encoding {:?}: {e}", encoding.unwrap_or_default()))
+}
+
+/// Reads a decoder to the end, at most `limit` bytes (a decompression bomb stops there).
+fn read_limited<R: Read>(reader: R, limit: u64) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    reader.take(limit).read_to_end(&mut out)?;
+    Ok(out)
 }
 
 /// Decodes `Transfer-Encoding: chunked`; `None` if the body is not actually chunked (some archives
@@ -597,5 +599,34 @@ mod tests {
         );
         assert!(dechunk(b"<html>").is_none());
         assert!(parse_http(b"garbage\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn content_encodings_and_stale_headers() {
+        use std::io::Write;
+        let headers = |enc: &str| {
+            let mut h = Headers::default();
+            h.parse_line(format!("Content-Encoding: {enc}").as_bytes());
+            h
+        };
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"<p>zipped</p>").unwrap();
+        let zipped = gz.finish().unwrap();
+        assert_eq!(
+            decode_payload(&headers("gzip"), &zipped).unwrap(),
+            b"<p>zipped</p>"
+        );
+        // Header kept, body already decoded (Common Crawl): used as is.
+        assert_eq!(
+            decode_payload(&headers("gzip"), b"<p>plain</p>").unwrap(),
+            b"<p>plain</p>"
+        );
+        assert_eq!(
+            decode_payload(&headers("deflate"), b"<p>plain</p>").unwrap(),
+            b"<p>plain</p>"
+        );
+        assert!(decode_payload(&headers("gzip"), &zipped[..zipped.len() / 2]).is_err());
+        assert!(decode_payload(&headers("br"), b"not brotli").is_err());
+        assert!(decode_payload(&headers("zstd"), b"x").is_err());
     }
 }
