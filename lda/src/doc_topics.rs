@@ -4,7 +4,7 @@
 //! or a small open-addressing hash table (linear probing, backward-shift deletion) of packed
 //! 32-bit entries `(topic + 1) << 16 | count`, sized for min(N_d, K) distinct topics at load
 //! ≤ 8/9. A document can never hold more distinct topics than tokens, so a table never fills.
-//! Memory is ≤ 9 bytes per token (typically ~5) and lookups are O(1) either way.
+//! Memory is at most 4.5 bytes per token and lookups are O(1) either way.
 
 use crate::conditional::MAX_TOPICS;
 
@@ -14,8 +14,8 @@ pub const MAX_SPARSE_LEN: u32 = u16::MAX as u32;
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     start: usize,
-    /// Table size − 1 for hashed documents; `DENSE` for dense rows.
-    mask: u32,
+    /// Table size for hashed documents; `DENSE` for dense rows.
+    cap: u32,
 }
 
 const DENSE: u32 = u32::MAX;
@@ -28,10 +28,17 @@ pub struct DocTopics {
     topics: u32,
 }
 
+/// The home slot of `topic` in a table of `cap` entries: Fibonacci hashing spreads consecutive
+/// topic ids, multiply-shift maps the hash onto any table size (no power-of-two rounding).
 #[inline]
-fn hash(topic: u32, mask: u32) -> u32 {
-    // Fibonacci hashing spreads consecutive topic ids.
-    (topic.wrapping_mul(0x9E37_79B9) >> 7) & mask
+fn hash(topic: u32, cap: u32) -> u32 {
+    ((u64::from(topic.wrapping_mul(0x9E37_79B9)) * u64::from(cap)) >> 32) as u32
+}
+
+/// The slot after `i`, cyclically.
+#[inline]
+fn next(i: u32, cap: u32) -> u32 {
+    if i + 1 == cap { 0 } else { i + 1 }
 }
 
 impl DocTopics {
@@ -42,12 +49,12 @@ impl DocTopics {
         let mut size = 0usize;
         for len in doc_lengths {
             let distinct = len.min(topics);
-            let cap = (u64::from(distinct) + u64::from(distinct) / 8 + 1).next_power_of_two();
-            if cap >= u64::from(topics) || len > MAX_SPARSE_LEN {
-                slots.push(Slot { start: size, mask: DENSE });
+            let cap = distinct + distinct / 8 + 1;
+            if cap >= topics || len > MAX_SPARSE_LEN {
+                slots.push(Slot { start: size, cap: DENSE });
                 size += topics as usize;
             } else {
-                slots.push(Slot { start: size, mask: (cap - 1) as u32 });
+                slots.push(Slot { start: size, cap });
                 size += cap as usize;
             }
         }
@@ -67,11 +74,11 @@ impl DocTopics {
     #[inline]
     pub fn get(&self, doc: u32, topic: u32) -> u32 {
         let s = self.slots[doc as usize];
-        if s.mask == DENSE {
+        if s.cap == DENSE {
             return self.arena[s.start + topic as usize];
         }
         let key = (topic + 1) << 16;
-        let mut i = hash(topic, s.mask);
+        let mut i = hash(topic, s.cap);
         loop {
             let e = self.arena[s.start + i as usize];
             if e == 0 {
@@ -80,7 +87,7 @@ impl DocTopics {
             if e & 0xFFFF_0000 == key {
                 return e & 0xFFFF;
             }
-            i = (i + 1) & s.mask;
+            i = next(i, s.cap);
         }
     }
 
@@ -88,12 +95,12 @@ impl DocTopics {
     #[inline]
     pub fn increment(&mut self, doc: u32, topic: u32) {
         let s = self.slots[doc as usize];
-        if s.mask == DENSE {
+        if s.cap == DENSE {
             self.arena[s.start + topic as usize] += 1;
             return;
         }
         let key = (topic + 1) << 16;
-        let mut i = hash(topic, s.mask);
+        let mut i = hash(topic, s.cap);
         loop {
             let e = &mut self.arena[s.start + i as usize];
             if *e == 0 {
@@ -104,7 +111,7 @@ impl DocTopics {
                 *e += 1;
                 return;
             }
-            i = (i + 1) & s.mask;
+            i = next(i, s.cap);
         }
     }
 
@@ -112,7 +119,7 @@ impl DocTopics {
     #[inline]
     pub fn decrement(&mut self, doc: u32, topic: u32) -> bool {
         let s = self.slots[doc as usize];
-        if s.mask == DENSE {
+        if s.cap == DENSE {
             let c = &mut self.arena[s.start + topic as usize];
             if *c == 0 {
                 return false;
@@ -121,7 +128,7 @@ impl DocTopics {
             return true;
         }
         let key = (topic + 1) << 16;
-        let mut i = hash(topic, s.mask);
+        let mut i = hash(topic, s.cap);
         loop {
             let e = self.arena[s.start + i as usize];
             if e == 0 {
@@ -135,7 +142,7 @@ impl DocTopics {
                 }
                 return true;
             }
-            i = (i + 1) & s.mask;
+            i = next(i, s.cap);
         }
     }
 
@@ -143,12 +150,12 @@ impl DocTopics {
     fn remove_at(&mut self, s: Slot, mut hole: u32) {
         let mut j = hole;
         loop {
-            j = (j + 1) & s.mask;
+            j = next(j, s.cap);
             let e = self.arena[s.start + j as usize];
             if e == 0 {
                 break;
             }
-            let home = hash((e >> 16) - 1, s.mask);
+            let home = hash((e >> 16) - 1, s.cap);
             // Move e into the hole unless its home lies cyclically in (hole, j].
             let in_between = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
             if !in_between {
@@ -163,11 +170,11 @@ impl DocTopics {
     pub fn nonzeros(&self, doc: u32, out: &mut Vec<(u32, u32)>) {
         out.clear();
         let s = self.slots[doc as usize];
-        if s.mask == DENSE {
+        if s.cap == DENSE {
             let row = &self.arena[s.start..s.start + self.topics as usize];
             out.extend(row.iter().enumerate().filter(|(_, c)| **c > 0).map(|(k, &c)| (k as u32, c)));
         } else {
-            let table = &self.arena[s.start..=s.start + s.mask as usize];
+            let table = &self.arena[s.start..s.start + s.cap as usize];
             out.extend(table.iter().filter(|e| **e != 0).map(|&e| ((e >> 16) - 1, e & 0xFFFF)));
         }
     }
@@ -221,8 +228,8 @@ mod tests {
     #[test]
     fn short_documents_are_hashed_and_small() {
         let dt = DocTopics::new([10u32, 5000].into_iter(), 1000);
-        assert_ne!(dt.slots[0].mask, DENSE);
-        assert_eq!(dt.slots[1].mask, DENSE);
+        assert_ne!(dt.slots[0].cap, DENSE);
+        assert_eq!(dt.slots[1].cap, DENSE);
         assert!(dt.memory_bytes() < 4 * (16 + 1000) + 64);
     }
 }

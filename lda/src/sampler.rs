@@ -183,7 +183,7 @@ impl Worker {
         let range = self.tokens.word_tokens(j);
         for i in range {
             let (doc, pos) = self.tokens.token(i);
-            let old = u32::from(self.tokens.assignments()[pos as usize]);
+            let old = u32::from(self.tokens.topic(i));
             let ko = old as usize;
             // Leave the token out of every count.
             if self.scratch.cur[ko] <= 0 || totals[ko] <= 0 || !self.doc_topics.decrement(doc, old) {
@@ -217,7 +217,7 @@ impl Worker {
                 }
                 self.total_deltas[ko] -= 1;
                 self.total_deltas[kn] += 1;
-                self.tokens.z_mut()[pos as usize] = new as u16;
+                self.tokens.set_topic(i, pos, new as u16);
             }
         }
         Ok(())

@@ -2,8 +2,9 @@
 //! so that a vocabulary block samples exactly its own tokens without scanning the corpus.
 //!
 //! Per token: its topic (`u16`, document order; the doc proposal reads a document's topics as one
-//! contiguous slice), and in word order its document (`u32`) and position in `z` (`u32`):
-//! 10 bytes per token. Per-document counts live in [`crate::doc_topics`].
+//! contiguous slice), and in word order its document (`u32`), its position in `z` (`u32`) and a
+//! copy of its topic (`u16`, so the sampler reads a token's topic without a cache miss):
+//! 12 bytes per token. Per-document counts live in [`crate::doc_topics`].
 
 use rand_xoshiro::rand_core::Rng;
 
@@ -23,6 +24,8 @@ pub struct TokenShard {
     word_off: Vec<u32>,
     tok_doc: Vec<u32>,
     tok_pos: Vec<u32>,
+    /// `tok_z[i] == z[tok_pos[i]]`: the topics in word order.
+    tok_z: Vec<u16>,
 }
 
 impl TokenShard {
@@ -73,13 +76,21 @@ impl TokenShard {
                 pos += 1;
             }
         }
-        Ok(TokenShard { doc_off, z: vec![0; n], words, word_off, tok_doc, tok_pos })
+        Ok(TokenShard { doc_off, z: vec![0; n], words, word_off, tok_doc, tok_pos, tok_z: vec![0; n] })
     }
 
     /// Assigns every token a uniformly random topic.
     pub fn assign_uniform<R: Rng>(&mut self, topics: u32, rng: &mut R) {
         for z in &mut self.z {
             *z = below(rng, topics) as u16;
+        }
+        self.sync_word_order();
+    }
+
+    /// Rebuilds the word-order copy of the topics.
+    fn sync_word_order(&mut self) {
+        for (t, &p) in self.tok_z.iter_mut().zip(&self.tok_pos) {
+            *t = self.z[p as usize];
         }
     }
 
@@ -141,24 +152,35 @@ impl TokenShard {
             )));
         }
         self.z = z;
+        self.sync_word_order();
         Ok(())
     }
 
+    /// The topic of the token at word-order index `i`.
     #[inline]
-    pub(crate) fn z_mut(&mut self) -> &mut [u16] {
-        &mut self.z
+    pub fn topic(&self, i: usize) -> u16 {
+        self.tok_z[i]
+    }
+
+    /// Sets the topic of the token at word-order index `i` and assignment position `pos`.
+    #[inline]
+    pub(crate) fn set_topic(&mut self, i: usize, pos: u32, topic: u16) {
+        self.tok_z[i] = topic;
+        self.z[pos as usize] = topic;
     }
 
     /// Bytes held per token by this structure.
     pub fn memory_bytes(&self) -> usize {
-        self.z.len() * 2 + (self.tok_doc.len() + self.tok_pos.len() + self.doc_off.len()) * 4 + self.words.len() * 8
+        (self.z.len() + self.tok_z.len()) * 2
+            + (self.tok_doc.len() + self.tok_pos.len() + self.doc_off.len()) * 4
+            + self.words.len() * 8
     }
 
     /// Calls `f(word, topic)` for every token.
     pub fn for_each_word_topic(&self, mut f: impl FnMut(u32, u16)) {
         for (j, &w) in self.words.iter().enumerate() {
             for i in self.word_tokens(j) {
-                f(w, self.z[self.tok_pos[i] as usize]);
+                f(w, self.tok_z[i]);
             }
         }
     }
