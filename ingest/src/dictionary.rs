@@ -25,38 +25,34 @@ impl TermDictionary {
 
     /// Records `n` occurrences of `term` in the current document; returns its local id.
     pub fn add(&mut self, term: &str, n: u64) -> u32 {
-        let id = match self.ids.get(term) {
-            Some(&id) => id,
-            None => {
-                let id = self.terms.len() as u32;
-                let boxed: Box<str> = term.into();
-                self.ids.insert(boxed.clone(), id);
-                self.terms.push(boxed);
-                self.counts.push(0);
-                self.docs.push(0);
-                self.last_doc.push(0);
-                id
-            }
-        };
+        let id = self.intern(term);
+        self.count(id, n);
+        id
+    }
+
+    /// The local id of `term`, registering it (with no occurrences) if new.
+    pub fn intern(&mut self, term: &str) -> u32 {
+        if let Some(&id) = self.ids.get(term) {
+            return id;
+        }
+        let id = self.terms.len() as u32;
+        let boxed: Box<str> = term.into();
+        self.ids.insert(boxed.clone(), id);
+        self.terms.push(boxed);
+        self.counts.push(0);
+        self.docs.push(0);
+        self.last_doc.push(0);
+        id
+    }
+
+    /// Records `n` occurrences of the term `id` (from [`TermDictionary::intern`]) in the current
+    /// document.
+    pub fn count(&mut self, id: u32, n: u64) {
         let i = id as usize;
         self.counts[i] += n;
         if self.last_doc[i] != self.doc_seq {
             self.last_doc[i] = self.doc_seq;
             self.docs[i] += 1;
-        }
-        id
-    }
-
-    /// Forgets the counts of the current document's terms (listed by local id with their
-    /// multiplicity), when the document is dropped after all.
-    pub fn retract(&mut self, tokens: &[u32]) {
-        for &t in tokens {
-            let i = t as usize;
-            self.counts[i] -= 1;
-            if self.last_doc[i] == self.doc_seq {
-                self.last_doc[i] = 0;
-                self.docs[i] -= 1;
-            }
         }
     }
 

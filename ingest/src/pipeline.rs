@@ -24,7 +24,9 @@ use datasets::{CorpusWriter, Manifest, ManifestExtras, WriterOptions, remap_docu
 use serde_json::json;
 
 use crate::IngestError;
-use crate::analyzer::{Analyzer, AnalyzerConfig};
+use rustc_hash::FxHashMap;
+
+use crate::analyzer::{Analyzer, AnalyzerConfig, Normalizer};
 use crate::dictionary::TermDictionary;
 use crate::input::{self, Input};
 use crate::readers::html;
@@ -190,52 +192,101 @@ fn read_input(
     }
 }
 
-/// Analyzes one raw batch into tokens with worker-local ids.
-fn analyze_batch(
-    batch: RawBatch,
-    analyzer: &mut Analyzer,
-    dict: &mut TermDictionary,
+/// Marks a word whose term is dropped (stop word, length) in a [`WordMemo`].
+const DROPPED_WORD: u32 = u32::MAX;
+/// Words a memo holds before it is cleared (bounds memory on web-scale vocabularies).
+const MEMO_LIMIT: usize = 1 << 19;
+
+/// A worker's analysis state: its analyzer, its term dictionary and a memo from word (before
+/// stop words and stemming) straight to local term id, so a repeated word costs one hash lookup.
+struct WorkerState {
+    analyzer: Analyzer,
+    normalizer: Normalizer,
+    dict: TermDictionary,
+    memo: FxHashMap<Box<str>, u32>,
     worker: usize,
     workers: usize,
-    log: &SkipLog,
-) -> Result<TokenBatch, IngestError> {
-    let mut out = Vec::with_capacity(batch.docs.len());
-    for doc in batch.docs {
-        dict.begin_document();
-        let mut tokens = Vec::new();
-        let mut add = |term: &str, n: u32| {
-            let local = dict.add(term, u64::from(n));
-            let t = temp_id(local, worker, workers);
-            tokens.extend(std::iter::repeat_n(t, n as usize));
-        };
-        match &doc.body {
-            Body::Text(text) => analyzer.for_each_term(text, &mut |t| add(t, 1)),
-            Body::Html { bytes, charset: cs } => {
-                let (page, _lossy) = charset::decode(bytes, cs.as_deref());
-                let text = html::to_text(&page);
-                analyzer.for_each_term(&text, &mut |t| add(t, 1));
+}
+
+impl WorkerState {
+    fn new(analyzer: Analyzer, worker: usize, workers: usize) -> Self {
+        WorkerState {
+            normalizer: analyzer.normalizer().clone(),
+            analyzer,
+            dict: TermDictionary::default(),
+            memo: FxHashMap::default(),
+            worker,
+            workers,
+        }
+    }
+
+    /// Appends the temporary ids of `text`'s terms to `tokens`, counting them.
+    fn analyze(&mut self, text: &str, tokens: &mut Vec<u32>) {
+        if self.memo.len() > MEMO_LIMIT {
+            self.memo.clear();
+        }
+        let WorkerState {
+            analyzer,
+            normalizer,
+            dict,
+            memo,
+            worker,
+            workers,
+        } = self;
+        analyzer.for_each_word(text, &mut |word| {
+            let local = match memo.get(word) {
+                Some(&id) => id,
+                None => {
+                    let id = normalizer
+                        .normalize(word)
+                        .map_or(DROPPED_WORD, |term| dict.intern(&term));
+                    memo.insert(word.into(), id);
+                    id
+                }
+            };
+            if local != DROPPED_WORD {
+                dict.count(local, 1);
+                tokens.push(temp_id(local, *worker, *workers));
             }
-            Body::Terms(terms) => {
-                for (term, n) in terms {
-                    add(term, *n);
+        });
+    }
+
+    /// Analyzes one raw batch into tokens with temporary ids.
+    fn analyze_batch(&mut self, batch: RawBatch, log: &SkipLog) -> Result<TokenBatch, IngestError> {
+        let mut out = Vec::with_capacity(batch.docs.len());
+        for doc in batch.docs {
+            self.dict.begin_document();
+            let mut tokens = Vec::new();
+            match &doc.body {
+                Body::Text(text) => self.analyze(text, &mut tokens),
+                Body::Html { bytes, charset: cs } => {
+                    let (page, _lossy) = charset::decode(bytes, cs.as_deref());
+                    self.analyze(&html::to_text(&page), &mut tokens);
+                }
+                Body::Terms(terms) => {
+                    for (term, n) in terms {
+                        let local = self.dict.add(term, u64::from(*n));
+                        let t = temp_id(local, self.worker, self.workers);
+                        tokens.extend(std::iter::repeat_n(t, *n as usize));
+                    }
                 }
             }
+            if tokens.is_empty() {
+                log.skip(Skip::new(
+                    "empty",
+                    format!("document {}: no terms after analysis", doc.id),
+                ))?;
+                continue;
+            }
+            out.push((doc.id, tokens));
         }
-        if tokens.is_empty() {
-            log.skip(Skip::new(
-                "empty",
-                format!("document {}: no terms after analysis", doc.id),
-            ))?;
-            continue;
-        }
-        out.push((doc.id, tokens));
+        Ok(TokenBatch {
+            input: batch.input,
+            seq: batch.seq,
+            last: batch.last,
+            docs: out,
+        })
     }
-    Ok(TokenBatch {
-        input: batch.input,
-        seq: batch.seq,
-        last: batch.last,
-        docs: out,
-    })
 }
 
 /// Writes token batches to one scratch file per input, restoring each input's batch order.
@@ -366,9 +417,9 @@ fn first_pass(
         for w in 0..workers {
             let raw_rx = Arc::clone(&raw_rx);
             let tok_tx = tok_tx.clone();
-            let mut analyzer = analyzer.clone();
+            let analyzer = analyzer.clone();
             worker_handles.push(s.spawn(move || -> Result<TermDictionary, IngestError> {
-                let mut dict = TermDictionary::default();
+                let mut state = WorkerState::new(analyzer, w, workers);
                 loop {
                     // The lock is held only while waiting for one batch: batches are coarse.
                     let batch = match raw_rx.lock() {
@@ -377,8 +428,11 @@ fn first_pass(
                             return Err(IngestError::Pipeline("worker queue poisoned".into()));
                         }
                     };
-                    let Ok(batch) = batch else { return Ok(dict) };
-                    let out = analyze_batch(batch, &mut analyzer, &mut dict, w, workers, log)
+                    let Ok(batch) = batch else {
+                        return Ok(state.dict);
+                    };
+                    let out = state
+                        .analyze_batch(batch, log)
                         .inspect_err(|_| log.request_abort())?;
                     if tok_tx.send(out).is_err() {
                         return Err(IngestError::Pipeline("scratch writer stopped".into()));

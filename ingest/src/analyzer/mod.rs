@@ -13,12 +13,11 @@ pub mod stopwords;
 use rust_stemmers::Algorithm;
 use serde::{Deserialize, Serialize};
 use tantivy::tokenizer::{
-    LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, TextAnalyzerBuilder, TokenStream,
-    Tokenizer,
+    LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, TokenStream, Tokenizer,
 };
 
 pub use letter_tokenizer::LetterTokenizer;
-pub use normalize_filter::NormalizeFilter;
+pub use normalize_filter::{NormalizeFilter, Normalizer};
 
 use crate::IngestError;
 
@@ -109,43 +108,35 @@ pub fn stem_algorithm(language: &str) -> Option<Algorithm> {
     })
 }
 
-/// Builds the filter chain on `tokenizer`. The chain is composed statically so tokens flow
-/// through inlined calls rather than one boxed call per stage; only the whole analyzer is boxed.
+/// The chain up to the words (tokenizer, long-token removal, lower case), with or without the
+/// normalize stage. Composed statically so tokens flow through inlined calls rather than one
+/// boxed call per stage; only the whole analyzer is boxed.
 fn compose<T: Tokenizer>(
     tokenizer: T,
     config: &AnalyzerConfig,
-    stop_words: Vec<String>,
-    stem: Option<Algorithm>,
+    normalize: Option<&Normalizer>,
 ) -> TextAnalyzer {
-    let builder =
+    let base =
         TextAnalyzer::builder(tokenizer).filter(RemoveLongFilter::limit(config.max_raw_len + 1));
-    if config.lowercase {
-        finish(builder.filter(LowerCaser), config, stop_words, stem)
-    } else {
-        finish(builder, config, stop_words, stem)
+    match (config.lowercase, normalize) {
+        (true, Some(n)) => base
+            .filter(LowerCaser)
+            .filter(NormalizeFilter::new(n.clone()))
+            .build(),
+        (true, None) => base.filter(LowerCaser).build(),
+        (false, Some(n)) => base.filter(NormalizeFilter::new(n.clone())).build(),
+        (false, None) => base.build(),
     }
-}
-
-fn finish<T: Tokenizer>(
-    builder: TextAnalyzerBuilder<T>,
-    config: &AnalyzerConfig,
-    stop_words: Vec<String>,
-    stem: Option<Algorithm>,
-) -> TextAnalyzer {
-    builder
-        .filter(NormalizeFilter::new(
-            stop_words,
-            stem,
-            config.min_len,
-            config.max_len,
-        ))
-        .build()
 }
 
 /// A built analyzer. Cheap to clone: one per worker thread.
 #[derive(Clone)]
 pub struct Analyzer {
+    /// The whole pipeline: text to terms.
     inner: TextAnalyzer,
+    /// The pipeline without its last stage: text to (lower-cased) words.
+    words: TextAnalyzer,
+    normalizer: Normalizer,
     config: AnalyzerConfig,
 }
 
@@ -182,15 +173,23 @@ impl Analyzer {
                     IngestError::Config(format!("no Snowball stemmer for {lang:?}"))
                 })?),
             };
-        let inner = match config.tokenizer {
-            TokenizerKind::Letters => {
-                compose(LetterTokenizer::default(), &config, stop_words, stem)
-            }
-            TokenizerKind::Alphanumeric => {
-                compose(SimpleTokenizer::default(), &config, stop_words, stem)
-            }
+        let normalizer = Normalizer::new(stop_words, stem, config.min_len, config.max_len);
+        let (inner, words) = match config.tokenizer {
+            TokenizerKind::Letters => (
+                compose(LetterTokenizer::default(), &config, Some(&normalizer)),
+                compose(LetterTokenizer::default(), &config, None),
+            ),
+            TokenizerKind::Alphanumeric => (
+                compose(SimpleTokenizer::default(), &config, Some(&normalizer)),
+                compose(SimpleTokenizer::default(), &config, None),
+            ),
         };
-        Ok(Analyzer { inner, config })
+        Ok(Analyzer {
+            inner,
+            words,
+            normalizer,
+            config,
+        })
     }
 
     pub fn config(&self) -> &AnalyzerConfig {
@@ -203,6 +202,22 @@ impl Analyzer {
         while stream.advance() {
             sink(&stream.token().text);
         }
+    }
+
+    /// Calls `sink` with each word of `text` before the last stage (stop words, stemming, length
+    /// limits). Mapping the words through [`Analyzer::normalizer`] gives exactly the terms of
+    /// [`Analyzer::for_each_term`]: callers that memoise per word (the pipeline maps words straight
+    /// to term ids) use the two halves.
+    pub fn for_each_word(&mut self, text: &str, sink: &mut dyn FnMut(&str)) {
+        let mut stream = self.words.token_stream(text);
+        while stream.advance() {
+            sink(&stream.token().text);
+        }
+    }
+
+    /// The last stage, for use with [`Analyzer::for_each_word`].
+    pub fn normalizer(&self) -> &Normalizer {
+        &self.normalizer
     }
 
     /// The terms of `text` (convenience for tests and small inputs).
@@ -231,6 +246,24 @@ mod tests {
         );
         // Stems longer than 14 characters are dropped after stemming.
         assert!(a.terms("counterrevolutionaries").is_empty());
+    }
+
+    proptest::proptest! {
+        /// Words mapped through the normalizer are exactly the terms, for both presets.
+        #[test]
+        fn words_then_normalize_equals_terms(text in "([A-Za-zé0-9]{1,12}[ ,.;!-]{1,3}){0,30}", seed in proptest::bool::ANY) {
+            let preset = if seed { Preset::Seed } else { Preset::None };
+            let mut a = Analyzer::new(AnalyzerConfig::preset(preset)).unwrap();
+            let terms = a.terms(&text);
+            let normalizer = a.normalizer().clone();
+            let mut via_words = Vec::new();
+            a.for_each_word(&text, &mut |w| {
+                if let Some(t) = normalizer.normalize(w) {
+                    via_words.push(t.to_string());
+                }
+            });
+            proptest::prop_assert_eq!(terms, via_words);
+        }
     }
 
     #[test]

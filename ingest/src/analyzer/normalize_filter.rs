@@ -10,22 +10,23 @@
 use std::sync::Arc;
 
 use rust_stemmers::{Algorithm, Stemmer};
+
 use rustc_hash::{FxHashMap, FxHashSet};
 use tantivy::tokenizer::{Token, TokenFilter, TokenStream, Tokenizer};
 
 /// Entries kept in a cache before it is cleared (bounds memory on huge vocabularies).
 const CACHE_LIMIT: usize = 1 << 18;
 
-/// Stop words, stemming and length limits, memoised.
-#[derive(Clone)]
-pub struct NormalizeFilter {
+/// Stop words, stemming and length limits: what happens to one lower-cased word.
+#[derive(Clone, Debug)]
+pub struct Normalizer {
     stop_words: Arc<FxHashSet<String>>,
     stem: Option<Algorithm>,
     min_len: usize,
     max_len: usize,
 }
 
-impl NormalizeFilter {
+impl Normalizer {
     /// Drops `stop_words`, stems with `stem` (if any), keeps stems of `min_len..=max_len` chars.
     pub fn new(
         stop_words: impl IntoIterator<Item = String>,
@@ -33,7 +34,7 @@ impl NormalizeFilter {
         min_len: usize,
         max_len: usize,
     ) -> Self {
-        NormalizeFilter {
+        Normalizer {
             stop_words: Arc::new(stop_words.into_iter().collect()),
             stem,
             min_len,
@@ -42,12 +43,13 @@ impl NormalizeFilter {
     }
 
     /// The final term for `word`, or `None` to drop it.
-    fn normalize(&self, stemmer: Option<&Stemmer>, word: &str) -> Option<Box<str>> {
+    pub fn normalize(&self, word: &str) -> Option<Box<str>> {
         if self.stop_words.contains(word) {
             return None;
         }
-        let term: Box<str> = match stemmer {
-            Some(s) => s.stem(word).into(),
+        let term: Box<str> = match self.stem {
+            // `Stemmer` is a function pointer: creating one per call costs nothing.
+            Some(algorithm) => Stemmer::create(algorithm).stem(word).into(),
             None => word.into(),
         };
         let len = if term.is_ascii() {
@@ -59,12 +61,24 @@ impl NormalizeFilter {
     }
 }
 
+/// [`Normalizer`] as a memoised tantivy filter.
+#[derive(Clone)]
+pub struct NormalizeFilter {
+    normalizer: Normalizer,
+}
+
+impl NormalizeFilter {
+    pub fn new(normalizer: Normalizer) -> Self {
+        NormalizeFilter { normalizer }
+    }
+}
+
 impl TokenFilter for NormalizeFilter {
     type Tokenizer<T: Tokenizer> = NormalizeWrapper<T>;
 
     fn transform<T: Tokenizer>(self, tokenizer: T) -> NormalizeWrapper<T> {
         NormalizeWrapper {
-            filter: self,
+            filter: self.normalizer,
             cache: FxHashMap::default(),
             inner: tokenizer,
         }
@@ -74,7 +88,7 @@ impl TokenFilter for NormalizeFilter {
 /// [`NormalizeFilter`] applied to a tokenizer, with its cache.
 #[derive(Clone)]
 pub struct NormalizeWrapper<T> {
-    filter: NormalizeFilter,
+    filter: Normalizer,
     /// word → final term, `None` for dropped words.
     cache: FxHashMap<Box<str>, Option<Box<str>>>,
     inner: T,
@@ -88,8 +102,6 @@ impl<T: Tokenizer> Tokenizer for NormalizeWrapper<T> {
             self.cache.clear();
         }
         NormalizeStream {
-            // `Stemmer` is a function pointer: creating one per stream costs nothing.
-            stemmer: self.filter.stem.map(Stemmer::create),
             filter: &self.filter,
             cache: &mut self.cache,
             tail: self.inner.token_stream(text),
@@ -99,8 +111,7 @@ impl<T: Tokenizer> Tokenizer for NormalizeWrapper<T> {
 
 /// Stream of [`NormalizeWrapper`].
 pub struct NormalizeStream<'a, T> {
-    stemmer: Option<Stemmer>,
-    filter: &'a NormalizeFilter,
+    filter: &'a Normalizer,
     cache: &'a mut FxHashMap<Box<str>, Option<Box<str>>>,
     tail: T,
 }
@@ -112,7 +123,7 @@ impl<T: TokenStream> TokenStream for NormalizeStream<'_, T> {
             let term = match self.cache.get(token.text.as_str()) {
                 Some(term) => term,
                 None => {
-                    let term = self.filter.normalize(self.stemmer.as_ref(), &token.text);
+                    let term = self.filter.normalize(&token.text);
                     self.cache.entry(token.text.as_str().into()).or_insert(term)
                 }
             };
