@@ -200,25 +200,73 @@ impl<T: Value> Matrix<T> {
         self.check_cols(cols)?;
         let per_message = self.client.config().max_elements(T::DTYPE.size_bytes());
         let mut calls = Vec::new();
-        for (shard, positions) in group_by_shard(&self.partitioner, rows)
+        for (shard, (rows, cols, values)) in self
+            .split_by_shard(rows, cols, values)
             .into_iter()
             .enumerate()
         {
-            for chunk in positions.chunks(per_message) {
+            let mut send = |rows: Vec<u64>, cols: Vec<u32>, values: Vec<T>| {
                 let seq = self.writer.next_seq[shard].fetch_add(1, Ordering::Relaxed);
                 let request = Arc::new(Request::Push(Push {
                     model: self.spec.name.clone(),
                     writer: self.writer.id,
                     seq,
-                    rows: chunk.iter().map(|&i| rows[i]).collect(),
-                    cols: chunk.iter().map(|&i| cols[i]).collect(),
-                    values: T::into_values(chunk.iter().map(|&i| values[i]).collect()),
+                    rows,
+                    cols,
+                    values: T::into_values(values),
                 }));
                 calls.push(self.client.call(shard, request));
+            };
+            if rows.len() <= per_message {
+                if !rows.is_empty() {
+                    send(rows, cols, values);
+                }
+            } else {
+                for start in (0..rows.len()).step_by(per_message) {
+                    let end = (start + per_message).min(rows.len());
+                    send(
+                        rows[start..end].to_vec(),
+                        cols[start..end].to_vec(),
+                        values[start..end].to_vec(),
+                    );
+                }
             }
         }
         try_join_all(calls).await?;
         Ok(())
+    }
+
+    /// The pushed elements of each shard, in one pass and in their original order (the order
+    /// matters to order-dependent aggregations such as `replace`).
+    #[allow(clippy::type_complexity)]
+    fn split_by_shard(
+        &self,
+        rows: &[u64],
+        cols: &[u32],
+        values: &[T],
+    ) -> Vec<(Vec<u64>, Vec<u32>, Vec<T>)> {
+        let shards = self.partitioner.shards();
+        if shards == 1 {
+            return vec![(rows.to_vec(), cols.to_vec(), values.to_vec())];
+        }
+        let expected = rows.len() / shards + rows.len() / (4 * shards) + 16;
+        let mut parts: Vec<_> = (0..shards)
+            .map(|_| {
+                (
+                    Vec::with_capacity(expected),
+                    Vec::with_capacity(expected),
+                    Vec::with_capacity(expected),
+                )
+            })
+            .collect();
+        for ((&row, &col), &value) in rows.iter().zip(cols).zip(values) {
+            let part: &mut (Vec<u64>, Vec<u32>, Vec<T>) =
+                &mut parts[self.partitioner.shard_of(row)];
+            part.0.push(row);
+            part.1.push(col);
+            part.2.push(value);
+        }
+        parts
     }
 
     /// Pushes whole rows: every non-zero element of `data[i]` into row `rows[i]`.
