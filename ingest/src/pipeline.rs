@@ -9,9 +9,11 @@
 //! ```
 //!
 //! Memory is bounded by the channels (a few batches of ~1 MiB per worker), the re-order buffer
-//! (at most the batches in flight) and the term dictionaries (proportional to the vocabulary,
-//! not the corpus). Document order in the output follows the inputs and is independent of the
-//! thread count, and so are the ids: the run is reproducible.
+//! (at most the batches in flight), each worker's word memo (capped) and term dictionary
+//! (proportional to the distinct terms it met, not to the corpus; a term seen by several workers
+//! is held once per worker until the merge). Temporary ids are `local_id * workers + worker`, so
+//! the scratch files need no shared dictionary. Document order in the output follows the inputs
+//! and is independent of the thread count, and so are the ids: the run is reproducible.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
