@@ -9,6 +9,23 @@
 //!   corpus loading.
 //! * [`checkpoint`], [`export`], [`topics`]: checkpoints, the model directory and reading it back.
 //! * [`stats`], [`math`], [`loglik`]: goodness-of-fit tests, ln Γ and the collapsed log-likelihood.
+//!
+//! Training on an embedded parameter server (the trainer drives ps-core's async client from its
+//! own sampler threads, so it is called from plain, non-async code):
+//!
+//! ```
+//! use lda::{Hyper, LoadedCorpus, TrainConfig, Trainer};
+//! let rt = tokio::runtime::Runtime::new()?;
+//! let cluster = ps_core::EmbeddedCluster::start(2, ps_core::ClusterConfig::default())?;
+//! let docs = vec![Ok(("a".to_string(), vec![0, 1, 0])), Ok(("b".to_string(), vec![2, 2, 1]))];
+//! let corpus = LoadedCorpus::from_documents(docs.into_iter(), 6, 3, vec![], 1)?;
+//! let config = TrainConfig::new(Hyper { topics: 2, vocab: 3, alpha: 0.1, beta: 0.01 });
+//! let mut trainer = Trainer::new(&cluster.client(), rt.handle().clone(), corpus, config)?;
+//! let stats = trainer.run_iteration()?;
+//! assert_eq!(stats.iteration, 1);
+//! trainer.check_invariants()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod alias;
 pub mod checkpoint;

@@ -88,6 +88,9 @@ pub struct IterationStats {
 }
 
 /// A training run: workers, their model on ps-core and the iteration count.
+///
+/// Its methods block on ps-core requests through the runtime handle it was given, so they must be
+/// called from plain threads, not from inside an async task.
 #[derive(Debug)]
 pub struct Trainer {
     pub(crate) config: TrainConfig,
