@@ -1,4 +1,4 @@
-//! The Arrow schema of document parts: `id` (Utf8) and `tokens` (List<UInt32>).
+//! The Arrow schema of document parts: `id` (Utf8) and `tokens` (`List<UInt32>`).
 
 use std::sync::Arc;
 
