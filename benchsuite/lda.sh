@@ -6,13 +6,13 @@
 #   bash benchsuite/lda.sh                      # release build, full sizes
 #   PROFILE=dev SYN_TOKENS=300000 KERNEL= ITERS=4 bash benchsuite/lda.sh   # quick check
 #
-# Settings (environment): PROFILE (release|dev), ITERS (20), SYN_TOKENS (20000000), KS ("100 1000"),
+# Settings (environment): PROFILE (release|dev), ITERS (10), SYN_TOKENS (20000000), KS ("100 1000"),
 # THREADS ("1 2"), KERNEL (path of kernel-comments.tsv.gz; empty to skip), WORK (scratch dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 PROFILE=${PROFILE:-release}
-ITERS=${ITERS:-20}
+ITERS=${ITERS:-10}
 SYN_TOKENS=${SYN_TOKENS:-20000000}
 KS=${KS:-"100 1000"}
 THREADS=${THREADS:-"1 2"}
@@ -74,6 +74,7 @@ for corpus in "${CORPORA[@]}"; do
             rss=$(cat "$WORK/rss" 2>/dev/null || echo 0)
             "$PY" benchsuite/lda_bench.py glint "$out/metrics.jsonl" | "$PY" -c "
 import json,sys; r=json.load(sys.stdin); r.update(corpus='$corpus', k=$k, threads=$t, tokens=$tokens, peak_rss_kb=int('$rss' or 0)); print(json.dumps(r))" >> "$RESULTS"
+            rm -rf "$out"  # phi.npy alone is K x V doubles (400 MB at K = 1000, V = 50000)
             echo "== $corpus K=$k threads=$t: tomotopy"
             "$PY" benchsuite/lda_bench.py tomotopy "$WORK/$corpus/terms.txt" "$k" $ALPHA $BETA "$ITERS" "$t" $SEED | "$PY" -c "
 import json,sys; r=json.load(sys.stdin); r.update(corpus='$corpus', k=$k, threads=$t); print(json.dumps(r))" >> "$RESULTS"
