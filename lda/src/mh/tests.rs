@@ -126,6 +126,21 @@ fn doc_proposal_step_leaves_the_conditional_invariant() {
 }
 
 #[test]
+fn the_sampling_kernel_leaves_the_conditional_invariant() {
+    // The path the sampler runs (alternating cycles), with 2 and 6 cycles, from exact draws of π,
+    // with a stale table.
+    for cycles in [2, 6] {
+        let (h, t) = tiny(vec![9, 2, 3, 0, 1, 20]);
+        let q = proposal(&t.stale, h.beta);
+        let k = Kernel::new(&h, cycles);
+        let p = invariance_p(&h, &t, DRAWS, 6 + u64::from(cycles), |st, rng| {
+            st.topic = k.sample(&t, &q, OLD, st.topic, rng);
+        });
+        assert!(p > 1e-3, "{cycles} cycles: p = {p}");
+    }
+}
+
+#[test]
 fn full_cycles_converge_to_the_conditional_from_any_start() {
     // Not started at π: 30 cycles from the worst topic must forget the start.
     let (h, t) = tiny(vec![10, 1, 3, 0, 2, 4]);
