@@ -194,8 +194,17 @@ fn start(args: &[&str]) -> (Proc, String) {
         .spawn()
         .unwrap();
     let mut banner = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut banner).unwrap();
-    let addr = banner.trim().strip_prefix("listening on ").unwrap().split(' ').next().unwrap().to_string();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let addr = banner
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
     (Proc(child), addr)
 }
 
@@ -223,13 +232,28 @@ fn training_on_server_processes_equals_embedded_training() {
         .collect();
     let c = corpus.to_str().unwrap();
     let run = |out: &Path, extra: &[&str]| {
-        let mut args = vec!["train", "--corpus", c, "--topics", "3", "--iterations", "4", "--threads", "1", "--seed", "5"];
+        let mut args = vec![
+            "train",
+            "--corpus",
+            c,
+            "--topics",
+            "3",
+            "--iterations",
+            "4",
+            "--threads",
+            "1",
+            "--seed",
+            "5",
+        ];
         args.extend(["--block-tokens", "200", "--out", out.to_str().unwrap()]);
         args.extend(extra);
         ok(&glint(&args));
         std::fs::read(out.join("phi.npy")).unwrap()
     };
-    let remote = run(&tmp.path().join("remote"), &["--master", &master_addr, "--servers", "2"]);
+    let remote = run(
+        &tmp.path().join("remote"),
+        &["--master", &master_addr, "--servers", "2"],
+    );
     let embedded = run(&tmp.path().join("embedded"), &[]);
     assert_eq!(remote, embedded);
 }

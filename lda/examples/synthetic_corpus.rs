@@ -44,7 +44,13 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(m) => {
-            println!("{} documents, {} tokens, {} words in {}", m.documents, m.tokens, m.vocabulary_size, out.display());
+            println!(
+                "{} documents, {} tokens, {} words in {}",
+                m.documents,
+                m.tokens,
+                m.vocabulary_size,
+                out.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -90,7 +90,11 @@ impl AliasTable {
     #[inline]
     pub fn sample<R: Rng>(&self, rng: &mut R) -> u32 {
         let i = below(rng, self.prob.len() as u32);
-        if unit(rng) < self.prob[i as usize] { i } else { self.alias[i as usize] }
+        if unit(rng) < self.prob[i as usize] {
+            i
+        } else {
+            self.alias[i as usize]
+        }
     }
 }
 
@@ -131,7 +135,8 @@ impl WordProposal {
             self.topics.extend(nonzeros.iter().map(|&(t, _)| t));
             self.count_mass = nonzeros.iter().map(|&(_, c)| f64::from(c)).sum();
             self.smooth_mass = k as f64 * beta;
-            self.table.build(nonzeros.iter().map(|&(_, c)| f64::from(c)));
+            self.table
+                .build(nonzeros.iter().map(|&(_, c)| f64::from(c)));
         }
     }
 
@@ -181,7 +186,10 @@ mod tests {
         let h = histogram(weights.len(), 400_000, || t.sample(&mut rng));
         assert_eq!(h[2], 0, "a zero-weight outcome was drawn");
         let p = chi_square_p(&h, &weights);
-        assert!(p > 1e-3, "alias draws do not follow the weights: p = {p}, {h:?}");
+        assert!(
+            p > 1e-3,
+            "alias draws do not follow the weights: p = {p}, {h:?}"
+        );
     }
 
     #[test]
@@ -198,7 +206,10 @@ mod tests {
     #[test]
     fn dense_and_sparse_word_proposals_are_the_same_distribution() {
         let beta = 0.3;
-        for (k, nonzeros) in [(6usize, vec![(1u32, 5i32), (4, 2)]), (6, vec![(0, 3), (1, 1), (2, 8), (5, 1)])] {
+        for (k, nonzeros) in [
+            (6usize, vec![(1u32, 5i32), (4, 2)]),
+            (6, vec![(0, 3), (1, 1), (2, 8), (5, 1)]),
+        ] {
             let mut stale = vec![0i32; k];
             for &(t, c) in &nonzeros {
                 stale[t as usize] = c;

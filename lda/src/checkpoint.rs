@@ -52,7 +52,9 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
 }
 
 fn sync_file(path: &Path) -> Result<()> {
-    File::open(path).and_then(|f| f.sync_all()).map_err(|e| LdaError::io(path, e))
+    File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| LdaError::io(path, e))
 }
 
 /// Whether `model_dir` holds a checkpoint (or the previous one of an interrupted swap).
@@ -78,7 +80,9 @@ impl Trainer {
                 bytes.extend_from_slice(&z.to_le_bytes());
             }
             let mut f = File::create(&path).map_err(|e| LdaError::io(&path, e))?;
-            f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| LdaError::io(&path, e))?;
+            f.write_all(&bytes)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| LdaError::io(&path, e))?;
         }
         let counts: SparseCounts = self.pull_counts()?;
         write_word_topic(&tmp.join("word_topic.parquet"), &counts)?;
@@ -91,7 +95,11 @@ impl Trainer {
             seed: self.config.seed,
             threads: self.workers.len(),
             tokens: self.tokens,
-            shard_tokens: self.workers.iter().map(|w| w.tokens.num_tokens() as u64).collect(),
+            shard_tokens: self
+                .workers
+                .iter()
+                .map(|w| w.tokens.num_tokens() as u64)
+                .collect(),
             rngs: self.workers.iter().map(|w| w.rng.clone()).collect(),
             totals: self.handle.block_on(self.model.pull_totals())?,
         };
@@ -114,17 +122,32 @@ impl Trainer {
 
     /// Continues the run checkpointed in `model_dir`. The corpus and the settings that shape the
     /// sampler (topics, α, β, MH steps, threads) must be those of the checkpointed run.
-    pub fn resume(client: &Client, handle: Handle, corpus: LoadedCorpus, config: TrainConfig, model_dir: &Path) -> Result<Self> {
+    pub fn resume(
+        client: &Client,
+        handle: Handle,
+        corpus: LoadedCorpus,
+        config: TrainConfig,
+        model_dir: &Path,
+    ) -> Result<Self> {
         let mut dir = model_dir.join(CHECKPOINT_DIR);
         if !dir.join(STATE_FILE).is_file() {
             dir = sibling(&dir, ".old");
         }
         let state_path = dir.join(STATE_FILE);
         let text = fs::read_to_string(&state_path).map_err(|e| LdaError::io(&state_path, e))?;
-        let state: State = serde_json::from_str(&text).map_err(|e| LdaError::bad_file(&state_path, e.to_string()))?;
-        let mismatch = |what: &str| LdaError::InvalidConfig(format!("{what} differs from the checkpoint in {}", dir.display()));
+        let state: State = serde_json::from_str(&text)
+            .map_err(|e| LdaError::bad_file(&state_path, e.to_string()))?;
+        let mismatch = |what: &str| {
+            LdaError::InvalidConfig(format!(
+                "{what} differs from the checkpoint in {}",
+                dir.display()
+            ))
+        };
         if state.format != FORMAT {
-            return Err(LdaError::bad_file(&state_path, format!("unknown checkpoint format {}", state.format)));
+            return Err(LdaError::bad_file(
+                &state_path,
+                format!("unknown checkpoint format {}", state.format),
+            ));
         }
         if state.hyper != config.hyper {
             return Err(mismatch("topics, vocabulary, alpha or beta"));
@@ -139,23 +162,45 @@ impl Trainer {
             return Err(mismatch("the corpus"));
         }
         let mut rngs = state.rngs.into_iter();
-        let trainer = Trainer::assemble(client, handle, corpus, config, state.iteration, |s, tokens| {
-            let path = dir.join(assign_file(s));
-            let mut bytes = Vec::new();
-            File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| LdaError::io(&path, e))?;
-            if bytes.len() != tokens.num_tokens() * 2 {
-                return Err(LdaError::bad_file(&path, format!("{} bytes for {} tokens", bytes.len(), tokens.num_tokens())));
-            }
-            let z: Vec<u16> = bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
-            if let Some(&bad) = z.iter().find(|&&t| u32::from(t) >= state.hyper.topics) {
-                return Err(LdaError::bad_file(&path, format!("topic {bad} out of range")));
-            }
-            tokens.set_assignments(z)?;
-            rngs.next().ok_or_else(|| LdaError::bad_file(&state_path, "missing RNG state"))
-        })?;
+        let trainer = Trainer::assemble(
+            client,
+            handle,
+            corpus,
+            config,
+            state.iteration,
+            |s, tokens| {
+                let path = dir.join(assign_file(s));
+                let mut bytes = Vec::new();
+                File::open(&path)
+                    .and_then(|mut f| f.read_to_end(&mut bytes))
+                    .map_err(|e| LdaError::io(&path, e))?;
+                if bytes.len() != tokens.num_tokens() * 2 {
+                    return Err(LdaError::bad_file(
+                        &path,
+                        format!("{} bytes for {} tokens", bytes.len(), tokens.num_tokens()),
+                    ));
+                }
+                let z: Vec<u16> = bytes
+                    .chunks_exact(2)
+                    .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                    .collect();
+                if let Some(&bad) = z.iter().find(|&&t| u32::from(t) >= state.hyper.topics) {
+                    return Err(LdaError::bad_file(
+                        &path,
+                        format!("topic {bad} out of range"),
+                    ));
+                }
+                tokens.set_assignments(z)?;
+                rngs.next()
+                    .ok_or_else(|| LdaError::bad_file(&state_path, "missing RNG state"))
+            },
+        )?;
         let totals = trainer.handle.block_on(trainer.model.pull_totals())?;
         if totals != state.totals {
-            return Err(LdaError::bad_file(&state_path, "topic totals disagree with the saved assignments"));
+            return Err(LdaError::bad_file(
+                &state_path,
+                "topic totals disagree with the saved assignments",
+            ));
         }
         Ok(trainer)
     }

@@ -39,7 +39,9 @@ impl Hyper {
         }
         for (name, v) in [("alpha", self.alpha), ("beta", self.beta)] {
             if !(v.is_finite() && v > 0.0) {
-                return Err(LdaError::InvalidConfig(format!("{name} must be a positive number, got {v}")));
+                return Err(LdaError::InvalidConfig(format!(
+                    "{name} must be a positive number, got {v}"
+                )));
             }
         }
         Ok(())
@@ -81,7 +83,12 @@ mod tests {
 
     #[test]
     fn conditional_is_a_distribution_and_follows_the_formula() {
-        let h = Hyper { topics: 3, vocab: 10, alpha: 0.5, beta: 0.1 };
+        let h = Hyper {
+            topics: 3,
+            vocab: 10,
+            alpha: 0.5,
+            beta: 0.1,
+        };
         let p = exact_conditional(&h, &[2, 0, 1], &[0, 3, 1], &[5, 9, 2]);
         assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         // By hand: (2.5·0.1/6), (0.5·3.1/10), (1.5·1.1/3)
@@ -94,10 +101,24 @@ mod tests {
 
     #[test]
     fn validation_names_the_bad_value() {
-        let h = Hyper { topics: 1, vocab: 10, alpha: 0.5, beta: 0.1 };
+        let h = Hyper {
+            topics: 1,
+            vocab: 10,
+            alpha: 0.5,
+            beta: 0.1,
+        };
         assert!(h.validate().is_err());
-        let h = Hyper { topics: 4, vocab: 10, alpha: -1.0, beta: 0.1 };
-        let e = h.validate().err().map(|e| e.to_string()).unwrap_or_default();
+        let h = Hyper {
+            topics: 4,
+            vocab: 10,
+            alpha: -1.0,
+            beta: 0.1,
+        };
+        let e = h
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("alpha"), "{e}");
     }
 }

@@ -42,14 +42,23 @@ impl LoadedCorpus {
     ) -> Result<Self> {
         let threads = threads.max(1);
         let target = total_tokens.div_ceil(threads as u64).max(1);
-        let mut shards: Vec<ShardDocs> = (0..threads).map(|_| ShardDocs { offsets: vec![0], ..Default::default() }).collect();
+        let mut shards: Vec<ShardDocs> = (0..threads)
+            .map(|_| ShardDocs {
+                offsets: vec![0],
+                ..Default::default()
+            })
+            .collect();
         let mut word_counts = vec![0u64; vocab as usize];
         let mut seen: u64 = 0;
         for doc in docs {
             let (id, tokens) = doc?;
             for &w in &tokens {
                 let Some(c) = word_counts.get_mut(w as usize) else {
-                    return Err(LdaError::WordOutOfRange { doc: id, word: w, vocab });
+                    return Err(LdaError::WordOutOfRange {
+                        doc: id,
+                        word: w,
+                        vocab,
+                    });
                 };
                 *c += 1;
             }
@@ -60,7 +69,13 @@ impl LoadedCorpus {
             shard.offsets.push(shard.tokens.len());
             shard.ids.push(id);
         }
-        Ok(LoadedCorpus { shards, terms, vocab, word_counts, tokens: seen })
+        Ok(LoadedCorpus {
+            shards,
+            terms,
+            vocab,
+            word_counts,
+            tokens: seen,
+        })
     }
 
     /// Reads a corpus directory written by `glint-lda ingest` or the synthetic generator.
@@ -70,7 +85,9 @@ impl LoadedCorpus {
         let vocab = corpus.vocabulary()?;
         let terms = vocab.terms().to_vec();
         let size = manifest.vocabulary_size.max(terms.len() as u32);
-        let docs = corpus.documents()?.map(|d| d.map(|d| (d.id, d.tokens)).map_err(LdaError::from));
+        let docs = corpus
+            .documents()?
+            .map(|d| d.map(|d| (d.id, d.tokens)).map_err(LdaError::from));
         Self::from_documents(docs, manifest.tokens, size, terms, threads)
     }
 
@@ -85,8 +102,9 @@ mod tests {
 
     #[test]
     fn shards_are_balanced_and_keep_every_document() {
-        let docs: Vec<Result<(String, Vec<u32>)>> =
-            (0..10).map(|i| Ok((format!("d{i}"), vec![i % 3; 10]))).collect();
+        let docs: Vec<Result<(String, Vec<u32>)>> = (0..10)
+            .map(|i| Ok((format!("d{i}"), vec![i % 3; 10])))
+            .collect();
         let c = LoadedCorpus::from_documents(docs.into_iter(), 100, 3, vec![], 3).unwrap();
         assert_eq!(c.num_docs(), 10);
         let sizes: Vec<usize> = c.shards.iter().map(|s| s.tokens.len()).collect();

@@ -51,14 +51,21 @@ impl DocTopics {
             let distinct = len.min(topics);
             let cap = distinct + distinct / 8 + 1;
             if cap >= topics || len > MAX_SPARSE_LEN {
-                slots.push(Slot { start: size, cap: DENSE });
+                slots.push(Slot {
+                    start: size,
+                    cap: DENSE,
+                });
                 size += topics as usize;
             } else {
                 slots.push(Slot { start: size, cap });
                 size += cap as usize;
             }
         }
-        DocTopics { slots, arena: vec![0; size], topics }
+        DocTopics {
+            slots,
+            arena: vec![0; size],
+            topics,
+        }
     }
 
     pub fn num_docs(&self) -> usize {
@@ -157,7 +164,11 @@ impl DocTopics {
             }
             let home = hash((e >> 16) - 1, s.cap);
             // Move e into the hole unless its home lies cyclically in (hole, j].
-            let in_between = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
+            let in_between = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
             if !in_between {
                 self.arena[s.start + hole as usize] = e;
                 hole = j;
@@ -172,10 +183,20 @@ impl DocTopics {
         let s = self.slots[doc as usize];
         if s.cap == DENSE {
             let row = &self.arena[s.start..s.start + self.topics as usize];
-            out.extend(row.iter().enumerate().filter(|(_, c)| **c > 0).map(|(k, &c)| (k as u32, c)));
+            out.extend(
+                row.iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c > 0)
+                    .map(|(k, &c)| (k as u32, c)),
+            );
         } else {
             let table = &self.arena[s.start..s.start + s.cap as usize];
-            out.extend(table.iter().filter(|e| **e != 0).map(|&e| ((e >> 16) - 1, e & 0xFFFF)));
+            out.extend(
+                table
+                    .iter()
+                    .filter(|e| **e != 0)
+                    .map(|&e| ((e >> 16) - 1, e & 0xFFFF)),
+            );
         }
     }
 }

@@ -15,7 +15,9 @@ pub enum LdaError {
     #[error("document {doc} has {len} tokens; at most {max} are supported")]
     DocumentTooLong { doc: String, len: usize, max: usize },
     /// A worker shard with more tokens than 32-bit positions can address.
-    #[error("a worker shard would hold {0} tokens; at most 4294967295 are supported (use more threads)")]
+    #[error(
+        "a worker shard would hold {0} tokens; at most 4294967295 are supported (use more threads)"
+    )]
     ShardTooLarge(u64),
     /// The parameter server refused or failed a request.
     #[error("parameter server: {0}")]
@@ -25,7 +27,10 @@ pub enum LdaError {
     Invariant(String),
     /// Reading or writing a file.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// A file that exists but does not hold what it should.
     #[error("{path}: {message}")]
     BadFile { path: PathBuf, message: String },
@@ -46,11 +51,17 @@ pub type Result<T, E = LdaError> = std::result::Result<T, E>;
 impl LdaError {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        LdaError::Io { path: path.into(), source }
+        LdaError::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// A malformed file at `path`.
     pub fn bad_file(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        LdaError::BadFile { path: path.into(), message: message.into() }
+        LdaError::BadFile {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }

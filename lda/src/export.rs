@@ -77,25 +77,38 @@ pub(crate) fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>)
 
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, |tmp| {
-        let text = serde_json::to_string_pretty(value).map_err(|e| LdaError::bad_file(tmp, e.to_string()))?;
+        let text = serde_json::to_string_pretty(value)
+            .map_err(|e| LdaError::bad_file(tmp, e.to_string()))?;
         fs::write(tmp, text).map_err(|e| LdaError::io(tmp, e))
     })
 }
 
 fn parquet_err(path: &Path, e: impl std::fmt::Display) -> LdaError {
-    LdaError::Parquet { path: path.to_path_buf(), message: e.to_string() }
+    LdaError::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 /// Writes record batches of `schema` produced by `batch(start, end)` for rows 0..n.
-fn write_parquet(path: &Path, schema: Arc<Schema>, n: usize, batch: impl Fn(usize, usize) -> Vec<ArrayRef>) -> Result<()> {
+fn write_parquet(
+    path: &Path,
+    schema: Arc<Schema>,
+    n: usize,
+    batch: impl Fn(usize, usize) -> Vec<ArrayRef>,
+) -> Result<()> {
     write_atomic(path, |tmp| {
         let file = File::create(tmp).map_err(|e| LdaError::io(tmp, e))?;
-        let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
-        let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| parquet_err(tmp, e))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .build();
+        let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props))
+            .map_err(|e| parquet_err(tmp, e))?;
         let mut start = 0;
         while start < n {
             let end = (start + BATCH_ROWS).min(n);
-            let b = RecordBatch::try_new(schema.clone(), batch(start, end)).map_err(|e| parquet_err(tmp, e))?;
+            let b = RecordBatch::try_new(schema.clone(), batch(start, end))
+                .map_err(|e| parquet_err(tmp, e))?;
             w.write(&b).map_err(|e| parquet_err(tmp, e))?;
             start = end;
         }
@@ -164,7 +177,11 @@ impl Trainer {
             let f = File::create(tmp).map_err(|e| LdaError::io(tmp, e))?;
             let mut out = BufWriter::new(f);
             for j in 0..v {
-                let term = self.terms.get(j).map(String::as_str).filter(|t| !t.is_empty());
+                let term = self
+                    .terms
+                    .get(j)
+                    .map(String::as_str)
+                    .filter(|t| !t.is_empty());
                 match term {
                     Some(t) => writeln!(out, "{t}"),
                     None => writeln!(out, "{j}"),
@@ -209,7 +226,8 @@ impl Trainer {
 
     fn write_doc_topic(&self, path: &Path) -> Result<()> {
         let h = self.config.hyper;
-        let (mut ids, mut topics, mut counts, mut theta) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut ids, mut topics, mut counts, mut theta) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut nz = Vec::new();
         for (w, doc_ids) in self.workers.iter().zip(&self.doc_ids) {
             for (d, id) in doc_ids.iter().enumerate() {

@@ -14,7 +14,10 @@ use crate::tokens::TokenShard;
 pub fn word_part(h: &Hyper, totals: &[i64], nonzero_counts: impl Iterator<Item = i64>) -> f64 {
     let lg_beta = ln_gamma(h.beta);
     let lg_vbeta = ln_gamma(h.vbeta());
-    let mut ll: f64 = totals.iter().map(|&n| lg_vbeta - ln_gamma(n as f64 + h.vbeta())).sum();
+    let mut ll: f64 = totals
+        .iter()
+        .map(|&n| lg_vbeta - ln_gamma(n as f64 + h.vbeta()))
+        .sum();
     for n in nonzero_counts {
         ll += ln_gamma(n as f64 + h.beta) - lg_beta;
     }
@@ -39,7 +42,11 @@ pub fn doc_part(h: &Hyper, tokens: &TokenShard, dt: &DocTopics) -> f64 {
 
 /// Per-token perplexity of the joint: exp(−log p(w, z) / N).
 pub fn perplexity(loglik: f64, tokens: u64) -> f64 {
-    if tokens == 0 { f64::NAN } else { (-loglik / tokens as f64).exp() }
+    if tokens == 0 {
+        f64::NAN
+    } else {
+        (-loglik / tokens as f64).exp()
+    }
 }
 
 #[cfg(test)]
@@ -50,10 +57,16 @@ mod tests {
     /// formula written out with Γ directly.
     #[test]
     fn matches_the_dirichlet_multinomial_formula() {
-        let h = Hyper { topics: 2, vocab: 2, alpha: 0.5, beta: 0.25 };
+        let h = Hyper {
+            topics: 2,
+            vocab: 2,
+            alpha: 0.5,
+            beta: 0.25,
+        };
         // doc0: (w0,z0) (w1,z0) (w1,z1); doc1: (w0,z1)
         let docs: Vec<Vec<u32>> = vec![vec![0, 1, 1], vec![0]];
-        let mut s = TokenShard::build(docs.iter().map(|d| d.as_slice()), 2, |d| d.to_string()).unwrap();
+        let mut s =
+            TokenShard::build(docs.iter().map(|d| d.as_slice()), 2, |d| d.to_string()).unwrap();
         s.set_assignments(vec![0, 0, 1, 1]).unwrap();
         let mut dt = DocTopics::new([3u32, 1].into_iter(), 2);
         for (d, z) in [(0, 0), (0, 0), (0, 1), (1, 1)] {

@@ -39,7 +39,10 @@ mod tests {
         for n in 1..30u32 {
             // Γ(n) = (n-1)!
             let got = ln_gamma(f64::from(n));
-            assert!((got - fact.ln()).abs() < 1e-10 * fact.ln().abs().max(1.0), "n={n}");
+            assert!(
+                (got - fact.ln()).abs() < 1e-10 * fact.ln().abs().max(1.0),
+                "n={n}"
+            );
             fact *= f64::from(n);
         }
         let sqrt_pi_ln = 0.5 * std::f64::consts::PI.ln();
@@ -48,7 +51,8 @@ mod tests {
         assert!((ln_gamma(0.01) - 99.432_585_119_150_6f64.ln()).abs() < 1e-12);
         // Γ(1e6) via Stirling: ln Γ(x) ≈ (x-0.5)ln x - x + 0.5 ln 2π + 1/(12x)
         let x = 1e6f64;
-        let stirling = (x - 0.5) * x.ln() - x + 0.5 * (2.0 * std::f64::consts::PI).ln() + 1.0 / (12.0 * x);
+        let stirling =
+            (x - 0.5) * x.ln() - x + 0.5 * (2.0 * std::f64::consts::PI).ln() + 1.0 / (12.0 * x);
         assert!((ln_gamma(x) - stirling).abs() / stirling < 1e-14);
     }
 }

@@ -66,7 +66,14 @@ impl Kernel {
     /// Runs the chain for one token from state `start`; `old` is the token's stored topic z₀
     /// (the doc proposal sees it). Returns the new topic.
     #[inline]
-    pub fn sample<C: TokenCounts, R: Rng>(&self, c: &C, q: &WordProposal, old: u32, start: u32, rng: &mut R) -> u32 {
+    pub fn sample<C: TokenCounts, R: Rng>(
+        &self,
+        c: &C,
+        q: &WordProposal,
+        old: u32,
+        start: u32,
+        rng: &mut R,
+    ) -> u32 {
         let mut st = self.state(c, start);
         let e_old = self.doc_correction(c, old);
         for _ in 0..self.cycles {
@@ -97,7 +104,13 @@ impl Kernel {
 
     /// One Metropolis-Hastings step with the word proposal.
     #[inline(always)]
-    pub fn word_step<C: TokenCounts, R: Rng>(&self, c: &C, q: &WordProposal, st: &mut ChainState, rng: &mut R) {
+    pub fn word_step<C: TokenCounts, R: Rng>(
+        &self,
+        c: &C,
+        q: &WordProposal,
+        st: &mut ChainState,
+        rng: &mut R,
+    ) {
         let t = q.sample(rng);
         if t == st.topic {
             return;
@@ -118,11 +131,22 @@ impl Kernel {
     /// proposal's n_dk + [k = z₀] + α except at z₀, so this step needs no document lookup:
     /// the ratio is (n_wt+β)(n_s+Vβ)e(s) / ((n_ws+β)(n_t+Vβ)e(t)).
     #[inline(always)]
-    pub fn doc_step<C: TokenCounts, R: Rng>(&self, c: &C, old: u32, e_old: f64, st: &mut ChainState, rng: &mut R) {
+    pub fn doc_step<C: TokenCounts, R: Rng>(
+        &self,
+        c: &C,
+        old: u32,
+        e_old: f64,
+        st: &mut ChainState,
+        rng: &mut R,
+    ) {
         let len = c.doc_len();
         let n_d = f64::from(len);
         let x = unit(rng) * (n_d + self.kalpha);
-        let t = if x < n_d { c.doc_token_topic((x as u32).min(len - 1)) } else { below(rng, self.topics) };
+        let t = if x < n_d {
+            c.doc_token_topic((x as u32).min(len - 1))
+        } else {
+            below(rng, self.topics)
+        };
         if t == st.topic {
             return;
         }
@@ -132,7 +156,12 @@ impl Kernel {
         let et = if t == old { e_old } else { 1.0 };
         if unit(rng) * (st.word * tt * et) < wt * st.total * es {
             // The doc factor of the new state is looked up only if a word step needs it.
-            *st = ChainState { topic: t, doc: f64::NAN, word: wt, total: tt };
+            *st = ChainState {
+                topic: t,
+                doc: f64::NAN,
+                word: wt,
+                total: tt,
+            };
         }
     }
 }

@@ -29,20 +29,42 @@ pub struct PsModel {
 impl PsModel {
     /// Creates the models `{prefix}nwk` and `{prefix}nk` (empty).
     pub async fn create(client: &Client, h: &Hyper, prefix: &str) -> Result<Self> {
-        let storage = if h.topics > SPARSE_ROWS_ABOVE { Storage::Sparse } else { Storage::Dense };
-        let spec = ModelSpec::matrix(format!("{prefix}nwk"), u64::from(h.vocab), h.topics, DType::I32)
-            .with_storage(storage)
-            .with_partitioner(PartitionerKind::Cyclic);
+        let storage = if h.topics > SPARSE_ROWS_ABOVE {
+            Storage::Sparse
+        } else {
+            Storage::Dense
+        };
+        let spec = ModelSpec::matrix(
+            format!("{prefix}nwk"),
+            u64::from(h.vocab),
+            h.topics,
+            DType::I32,
+        )
+        .with_storage(storage)
+        .with_partitioner(PartitionerKind::Cyclic);
         let nwk = client.create_matrix::<i32>(spec).await?;
-        let nk = client.create_vector::<i64>(ModelSpec::vector(format!("{prefix}nk"), u64::from(h.topics), DType::I64)).await?;
-        Ok(PsModel { nwk, nk, vocab: h.vocab, topics: h.topics })
+        let nk = client
+            .create_vector::<i64>(ModelSpec::vector(
+                format!("{prefix}nk"),
+                u64::from(h.topics),
+                DType::I64,
+            ))
+            .await?;
+        Ok(PsModel {
+            nwk,
+            nk,
+            vocab: h.vocab,
+            topics: h.topics,
+        })
     }
 
     /// Adds the count triples in batches.
     pub async fn push_counts(&self, rows: &[u64], cols: &[u32], values: &[i32]) -> Result<()> {
         for start in (0..rows.len()).step_by(PUSH_BATCH) {
             let end = (start + PUSH_BATCH).min(rows.len());
-            self.nwk.push(&rows[start..end], &cols[start..end], &values[start..end]).await?;
+            self.nwk
+                .push(&rows[start..end], &cols[start..end], &values[start..end])
+                .await?;
         }
         Ok(())
     }

@@ -102,7 +102,10 @@ impl Worker {
     /// A worker over `tokens` whose assignments are already set; computes n_dk from them.
     pub fn new(tokens: TokenShard, h: &Hyper, mh_cycles: u32, rng: SamplerRng) -> Self {
         let k = h.topics as usize;
-        let mut doc_topics = DocTopics::new((0..tokens.num_docs() as u32).map(|d| tokens.doc_len(d)), h.topics);
+        let mut doc_topics = DocTopics::new(
+            (0..tokens.num_docs() as u32).map(|d| tokens.doc_len(d)),
+            h.topics,
+        );
         for d in 0..tokens.num_docs() as u32 {
             for &z in tokens.doc_topics(d) {
                 doc_topics.increment(d, u32::from(z));
@@ -152,7 +155,9 @@ impl Worker {
         for (k, c) in row {
             if c != 0 {
                 if c < 0 || k as usize >= sc.cur.len() {
-                    return Err(LdaError::Invariant(format!("word {word}: pulled count {c} at topic {k}")));
+                    return Err(LdaError::Invariant(format!(
+                        "word {word}: pulled count {c} at topic {k}"
+                    )));
                 }
                 sc.nonzeros.push((k, c));
                 sc.cur[k as usize] = c;
@@ -186,7 +191,8 @@ impl Worker {
             let old = u32::from(self.tokens.topic(i));
             let ko = old as usize;
             // Leave the token out of every count.
-            if self.scratch.cur[ko] <= 0 || totals[ko] <= 0 || !self.doc_topics.decrement(doc, old) {
+            if self.scratch.cur[ko] <= 0 || totals[ko] <= 0 || !self.doc_topics.decrement(doc, old)
+            {
                 return Err(LdaError::Invariant(format!(
                     "word {word}, topic {old}: n_wk = {}, n_k = {} before removing a token assigned to it",
                     self.scratch.cur[ko], totals[ko]
@@ -205,7 +211,9 @@ impl Worker {
                 totals,
                 doc_z: &self.tokens.assignments()[start..start + len],
             };
-            let new = self.kernel.sample(&view, &self.scratch.proposal, old, old, &mut self.rng);
+            let new = self
+                .kernel
+                .sample(&view, &self.scratch.proposal, old, old, &mut self.rng);
 
             let kn = new as usize;
             self.doc_topics.increment(doc, new);

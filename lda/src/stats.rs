@@ -95,7 +95,11 @@ fn gamma_q(a: f64, x: f64) -> f64 {
 
 /// The Hellinger distance between two discrete distributions (each summing to 1): in [0, 1].
 pub fn hellinger(p: &[f64], q: &[f64]) -> f64 {
-    let s: f64 = p.iter().zip(q).map(|(&a, &b)| (a.sqrt() - b.sqrt()).powi(2)).sum();
+    let s: f64 = p
+        .iter()
+        .zip(q)
+        .map(|(&a, &b)| (a.sqrt() - b.sqrt()).powi(2))
+        .sum();
     (s / 2.0).sqrt()
 }
 
@@ -106,7 +110,12 @@ pub fn mean_best_match_hellinger(truth: &[Vec<f64>], found: &[Vec<f64>]) -> f64 
     }
     let sum: f64 = truth
         .iter()
-        .map(|t| found.iter().map(|f| hellinger(t, f)).fold(f64::INFINITY, f64::min))
+        .map(|t| {
+            found
+                .iter()
+                .map(|f| hellinger(t, f))
+                .fold(f64::INFINITY, f64::min)
+        })
         .sum();
     sum / truth.len() as f64
 }

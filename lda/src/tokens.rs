@@ -42,7 +42,11 @@ impl TokenShard {
         for (d, doc) in docs.clone().enumerate() {
             for &w in doc {
                 let Some(c) = counts.get_mut(w as usize) else {
-                    return Err(LdaError::WordOutOfRange { doc: doc_name(d), word: w, vocab });
+                    return Err(LdaError::WordOutOfRange {
+                        doc: doc_name(d),
+                        word: w,
+                        vocab,
+                    });
                 };
                 *c += 1;
             }
@@ -76,7 +80,15 @@ impl TokenShard {
                 pos += 1;
             }
         }
-        Ok(TokenShard { doc_off, z: vec![0; n], words, word_off, tok_doc, tok_pos, tok_z: vec![0; n] })
+        Ok(TokenShard {
+            doc_off,
+            z: vec![0; n],
+            words,
+            word_off,
+            tok_doc,
+            tok_pos,
+            tok_z: vec![0; n],
+        })
     }
 
     /// Assigns every token a uniformly random topic.

@@ -9,7 +9,9 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
 
 use crate::error::{LdaError, Result};
-use crate::export::{HYPERPARAMETERS_FILE, HyperFile, TOPIC_TOTALS_FILE, VOCAB_FILE, WORD_TOPIC_FILE};
+use crate::export::{
+    HYPERPARAMETERS_FILE, HyperFile, TOPIC_TOTALS_FILE, VOCAB_FILE, WORD_TOPIC_FILE,
+};
 
 /// One topic's most probable words.
 #[derive(Debug, Clone, Serialize)]
@@ -32,7 +34,10 @@ pub fn top_words(dir: &Path, top: usize) -> Result<Vec<Topic>> {
     let totals: Vec<i64> = read_json(&dir.join(TOPIC_TOTALS_FILE))?;
     let k = hyper.topics as usize;
     if totals.len() != k {
-        return Err(LdaError::bad_file(dir.join(TOPIC_TOTALS_FILE), format!("{} totals for {k} topics", totals.len())));
+        return Err(LdaError::bad_file(
+            dir.join(TOPIC_TOTALS_FILE),
+            format!("{} totals for {k} topics", totals.len()),
+        ));
     }
     let vocab_path = dir.join(VOCAB_FILE);
     let vocab_text = fs::read_to_string(&vocab_path).map_err(|e| LdaError::io(&vocab_path, e))?;
@@ -44,15 +49,30 @@ pub fn top_words(dir: &Path, top: usize) -> Result<Vec<Topic>> {
     let file = File::open(&path).map_err(|e| LdaError::io(&path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
-        .map_err(|e| LdaError::Parquet { path: path.clone(), message: e.to_string() })?;
+        .map_err(|e| LdaError::Parquet {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
     for batch in reader {
-        let batch = batch.map_err(|e| LdaError::Parquet { path: path.clone(), message: e.to_string() })?;
+        let batch = batch.map_err(|e| LdaError::Parquet {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         let col = |i: usize| batch.column(i).clone();
         let (words, topics, counts) = (col(0), col(1), col(2));
         let bad = || LdaError::bad_file(&path, "expected columns word u32, topic u32, count i32");
-        let words = words.as_any().downcast_ref::<UInt32Array>().ok_or_else(bad)?;
-        let topics = topics.as_any().downcast_ref::<UInt32Array>().ok_or_else(bad)?;
-        let counts = counts.as_any().downcast_ref::<Int32Array>().ok_or_else(bad)?;
+        let words = words
+            .as_any()
+            .downcast_ref::<UInt32Array>()
+            .ok_or_else(bad)?;
+        let topics = topics
+            .as_any()
+            .downcast_ref::<UInt32Array>()
+            .ok_or_else(bad)?;
+        let counts = counts
+            .as_any()
+            .downcast_ref::<Int32Array>()
+            .ok_or_else(bad)?;
         for i in 0..batch.num_rows() {
             let t = topics.value(i) as usize;
             let Some(list) = best.get_mut(t) else {
@@ -76,11 +96,17 @@ pub fn top_words(dir: &Path, top: usize) -> Result<Vec<Topic>> {
             let words = list
                 .into_iter()
                 .map(|(c, w)| {
-                    let term = terms.get(w as usize).map_or_else(|| w.to_string(), |s| s.to_string());
+                    let term = terms
+                        .get(w as usize)
+                        .map_or_else(|| w.to_string(), |s| s.to_string());
                     (term, (f64::from(c) + hyper.beta) / denom)
                 })
                 .collect();
-            Topic { topic: t as u32, tokens: totals[t], words }
+            Topic {
+                topic: t as u32,
+                tokens: totals[t],
+                words,
+            }
         })
         .collect())
 }

@@ -62,7 +62,11 @@ impl TrainConfig {
 
     pub fn validate(&self) -> Result<()> {
         self.hyper.validate()?;
-        if self.mh_cycles == 0 || self.threads == 0 || self.block_tokens == 0 || self.max_pushes_in_flight == 0 {
+        if self.mh_cycles == 0
+            || self.threads == 0
+            || self.block_tokens == 0
+            || self.max_pushes_in_flight == 0
+        {
             return Err(LdaError::InvalidConfig(
                 "mh steps, threads, block size and pushes in flight must be positive".into(),
             ));
@@ -106,7 +110,12 @@ pub struct Trainer {
 
 impl Trainer {
     /// A fresh run: uniform random assignments from the seed, counts pushed to new models.
-    pub fn new(client: &Client, handle: Handle, corpus: LoadedCorpus, config: TrainConfig) -> Result<Self> {
+    pub fn new(
+        client: &Client,
+        handle: Handle,
+        corpus: LoadedCorpus,
+        config: TrainConfig,
+    ) -> Result<Self> {
         let (topics, seed) = (config.hyper.topics, config.seed);
         Self::assemble(client, handle, corpus, config, 0, |s, tokens| {
             let mut rng = stream(seed, s);
@@ -135,13 +144,15 @@ impl Trainer {
         let mut workers = Vec::with_capacity(corpus.shards.len());
         let mut doc_ids = Vec::with_capacity(corpus.shards.len());
         for (s, shard) in corpus.shards.into_iter().enumerate() {
-            let mut tokens = TokenShard::build(shard.documents(), corpus.vocab, |d| shard.ids[d].clone())?;
+            let mut tokens =
+                TokenShard::build(shard.documents(), corpus.vocab, |d| shard.ids[d].clone())?;
             let ids = shard.ids;
             let rng = init(s, &mut tokens)?;
             workers.push(Worker::new(tokens, &config.hyper, config.mh_cycles, rng));
             doc_ids.push(ids);
         }
-        let model = handle.block_on(PsModel::create(client, &config.hyper, &config.model_prefix))?;
+        let model =
+            handle.block_on(PsModel::create(client, &config.hyper, &config.model_prefix))?;
         let trainer = Trainer {
             config,
             model,
@@ -180,9 +191,15 @@ impl Trainer {
                     }
                 }
             }
-            self.handle.block_on(self.model.push_counts(&d.rows, &d.cols, &d.values))?;
+            self.handle
+                .block_on(self.model.push_counts(&d.rows, &d.cols, &d.values))?;
         }
-        let nz: Vec<(u32, i64)> = totals.iter().enumerate().filter(|(_, c)| **c != 0).map(|(t, &c)| (t as u32, c)).collect();
+        let nz: Vec<(u32, i64)> = totals
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c != 0)
+            .map(|(t, &c)| (t as u32, c))
+            .collect();
         self.handle.block_on(self.model.push_totals(&nz))?;
         Ok(())
     }
@@ -209,7 +226,11 @@ impl Trainer {
 
     /// Worker memory per token: assignments, word index and document-topic counts.
     pub fn worker_bytes_per_token(&self) -> f64 {
-        let bytes: usize = self.workers.iter().map(|w| w.tokens.memory_bytes() + w.doc_topics.memory_bytes()).sum();
+        let bytes: usize = self
+            .workers
+            .iter()
+            .map(|w| w.tokens.memory_bytes() + w.doc_topics.memory_bytes())
+            .sum();
         bytes as f64 / self.tokens.max(1) as f64
     }
 
@@ -231,7 +252,11 @@ impl Trainer {
                 .collect();
             joins
                 .into_iter()
-                .map(|j| j.join().unwrap_or_else(|_| Err(LdaError::Thread("a sampler thread panicked".into()))))
+                .map(|j| {
+                    j.join().unwrap_or_else(|_| {
+                        Err(LdaError::Thread("a sampler thread panicked".into()))
+                    })
+                })
                 .collect()
         });
         let sampling = started.elapsed().as_secs_f64();
@@ -272,7 +297,11 @@ impl Trainer {
             Ok(())
         }))?;
         let word_ll = loglik::word_part(h, &totals, std::iter::empty()) + counts_ll;
-        let doc_ll: f64 = self.workers.iter().map(|w| loglik::doc_part(h, &w.tokens, &w.doc_topics)).sum();
+        let doc_ll: f64 = self
+            .workers
+            .iter()
+            .map(|w| loglik::doc_part(h, &w.tokens, &w.doc_topics))
+            .sum();
         Ok(word_ll + doc_ll)
     }
 
@@ -287,22 +316,31 @@ impl Trainer {
             let mut sum = 0i64;
             for (t, c) in row_nonzeros(row) {
                 if c < 0 {
-                    return Err(LdaError::Invariant(format!("n_wk < 0 at word {w}, topic {t}: {c}")));
+                    return Err(LdaError::Invariant(format!(
+                        "n_wk < 0 at word {w}, topic {t}: {c}"
+                    )));
                 }
                 sum += i64::from(c);
                 col_sums[t as usize] += i64::from(c);
             }
             let expected = counts.get(w as usize).copied().unwrap_or(0) as i64;
             if sum != expected {
-                return Err(LdaError::Invariant(format!("word {w}: Σ_k n_wk = {sum}, but it occurs {expected} times")));
+                return Err(LdaError::Invariant(format!(
+                    "word {w}: Σ_k n_wk = {sum}, but it occurs {expected} times"
+                )));
             }
             Ok(())
         }))?;
         if totals != col_sums {
-            return Err(LdaError::Invariant(format!("n_k = {totals:?} but Σ_w n_wk = {col_sums:?}")));
+            return Err(LdaError::Invariant(format!(
+                "n_k = {totals:?} but Σ_w n_wk = {col_sums:?}"
+            )));
         }
         if totals.iter().any(|&c| c < 0) || totals.iter().sum::<i64>() != self.tokens as i64 {
-            return Err(LdaError::Invariant(format!("n_k = {totals:?} does not sum to {} tokens", self.tokens)));
+            return Err(LdaError::Invariant(format!(
+                "n_k = {totals:?} does not sum to {} tokens",
+                self.tokens
+            )));
         }
         Ok(())
     }
@@ -334,10 +372,21 @@ fn join_err(e: tokio::task::JoinError) -> LdaError {
 }
 
 /// One thread's iteration over its shard; returns the seconds it waited for ps-core.
-fn sample_shard(w: &mut Worker, model: &PsModel, handle: &Handle, cfg: &TrainConfig, mut totals: Vec<i64>) -> Result<f64> {
+fn sample_shard(
+    w: &mut Worker,
+    model: &PsModel,
+    handle: &Handle,
+    cfg: &TrainConfig,
+    mut totals: Vec<i64>,
+) -> Result<f64> {
     let mut waited = std::time::Duration::ZERO;
     let plan = blocks(&w.tokens, cfg.block_tokens);
-    let rows_of = |r: &Range<usize>, w: &Worker| -> Vec<u64> { w.tokens.words()[r.clone()].iter().map(|&x| u64::from(x)).collect() };
+    let rows_of = |r: &Range<usize>, w: &Worker| -> Vec<u64> {
+        w.tokens.words()[r.clone()]
+            .iter()
+            .map(|&x| u64::from(x))
+            .collect()
+    };
     let spawn_pull = |rows: Vec<u64>| -> Pull {
         let m = model.nwk.clone();
         handle.spawn(async move { m.pull_rows(&rows).await })
@@ -359,7 +408,11 @@ fn sample_shard(w: &mut Worker, model: &PsModel, handle: &Handle, cfg: &TrainCon
             w.sample_word(j, row_nonzeros(row), &mut totals, &mut deltas)?;
         }
         let m = model.nwk.clone();
-        pushes.push_back(handle.spawn(async move { Ok(m.push(&deltas.rows, &deltas.cols, &deltas.values).await?) }));
+        pushes.push_back(
+            handle.spawn(
+                async move { Ok(m.push(&deltas.rows, &deltas.cols, &deltas.values).await?) },
+            ),
+        );
         // n_k is small: push it and pull it back synchronously, so the view for the next block
         // holds every thread's moves up to their last block, and exactly this thread's own.
         let t0 = Instant::now();

@@ -12,7 +12,11 @@ use lda::{Hyper, LoadedCorpus, TrainConfig, Trainer};
 use ps_core::{ClusterConfig, EmbeddedCluster};
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn corpus(dir: &Path, topics: u32, docs: u64, vocab: u32, len: f64) {
@@ -31,7 +35,12 @@ fn corpus(dir: &Path, topics: u32, docs: u64, vocab: u32, len: f64) {
 }
 
 fn config(c: &LoadedCorpus, topics: u32, threads: usize, seed: u64) -> TrainConfig {
-    let mut cfg = TrainConfig::new(Hyper { topics, vocab: c.vocab, alpha: 0.1, beta: 0.01 });
+    let mut cfg = TrainConfig::new(Hyper {
+        topics,
+        vocab: c.vocab,
+        alpha: 0.1,
+        beta: 0.01,
+    });
     cfg.threads = threads;
     cfg.seed = seed;
     cfg.block_tokens = 700; // many blocks: exercises prefetching and pushes in flight
@@ -61,19 +70,25 @@ fn invariants_hold_after_every_iteration_and_topics_are_recovered() {
             eprintln!("{s:?}");
         }
     }
-    assert!(last > first, "log-likelihood did not rise: {first} -> {last}");
+    assert!(
+        last > first,
+        "log-likelihood did not rise: {first} -> {last}"
+    );
 
     let out = tmp.path().join("model");
     t.export(&out).unwrap();
     let truth = datasets::npy::read(&dir.join("phi.npy")).unwrap();
     let found = datasets::npy::read(&out.join("phi.npy")).unwrap();
     assert_eq!((found.rows, found.cols), (5, truth.cols));
-    let rows = |a: &datasets::npy::Array2| (0..a.rows).map(|r| a.row(r).to_vec()).collect::<Vec<_>>();
+    let rows =
+        |a: &datasets::npy::Array2| (0..a.rows).map(|r| a.row(r).to_vec()).collect::<Vec<_>>();
     for r in rows(&found) {
         assert!((r.iter().sum::<f64>() - 1.0).abs() < 1e-9);
     }
     let dist = mean_best_match_hellinger(&rows(&truth), &rows(&found));
-    eprintln!("2 threads, 3 shards: mean best-match Hellinger {dist:.4}, loglik {first:.0} -> {last:.0}");
+    eprintln!(
+        "2 threads, 3 shards: mean best-match Hellinger {dist:.4}, loglik {first:.0} -> {last:.0}"
+    );
     // Observed 0.075 after 150 iterations (0.10 after 60): φ ~ Dirichlet(0.05) has many rare words
     // whose probabilities 100k tokens pin down only roughly.
     assert!(dist < 0.1, "mean best-match Hellinger {dist}");
@@ -82,8 +97,15 @@ fn invariants_hold_after_every_iteration_and_topics_are_recovered() {
     assert_eq!(vocab.lines().count(), truth.cols);
     let topics = lda::topics::top_words(&out, 5).unwrap();
     assert_eq!(topics.len(), 5);
-    assert!(topics.iter().all(|t| t.words.len() == 5 && t.words.windows(2).all(|w| w[0].1 >= w[1].1)));
-    assert_eq!(topics.iter().map(|t| t.tokens).sum::<i64>() as u64, t.num_tokens());
+    assert!(
+        topics
+            .iter()
+            .all(|t| t.words.len() == 5 && t.words.windows(2).all(|w| w[0].1 >= w[1].1))
+    );
+    assert_eq!(
+        topics.iter().map(|t| t.tokens).sum::<i64>() as u64,
+        t.num_tokens()
+    );
 }
 
 fn assignments(dir: &Path) -> Vec<u8> {
@@ -122,7 +144,11 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
         }
         t.save_checkpoint(&part).unwrap();
     }
-    assert_ne!(assignments(&part), assignments(&full), "3 and 6 iterations should differ");
+    assert_ne!(
+        assignments(&part),
+        assignments(&full),
+        "3 and 6 iterations should differ"
+    );
     {
         let cluster = EmbeddedCluster::start(3, ClusterConfig::default()).unwrap();
         let c = LoadedCorpus::open(&dir, 1).unwrap();
@@ -137,7 +163,10 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
         t.export(&part).unwrap();
     }
     assert_eq!(assignments(&part), assignments(&full));
-    assert_eq!(std::fs::read(part.join("phi.npy")).unwrap(), std::fs::read(full.join("phi.npy")).unwrap());
+    assert_eq!(
+        std::fs::read(part.join("phi.npy")).unwrap(),
+        std::fs::read(full.join("phi.npy")).unwrap()
+    );
 }
 
 #[test]
@@ -155,6 +184,13 @@ fn resume_refuses_other_settings() {
     let cluster = EmbeddedCluster::start(1, ClusterConfig::default()).unwrap();
     let c = LoadedCorpus::open(&dir, 1).unwrap();
     let cfg = config(&c, 4, 1, 3);
-    let e = Trainer::resume(&cluster.client(), rt.handle().clone(), c, cfg, &model).err().map(|e| e.to_string());
-    assert!(e.as_deref().unwrap_or("").contains("differs from the checkpoint"), "{e:?}");
+    let e = Trainer::resume(&cluster.client(), rt.handle().clone(), c, cfg, &model)
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        e.as_deref()
+            .unwrap_or("")
+            .contains("differs from the checkpoint"),
+        "{e:?}"
+    );
 }

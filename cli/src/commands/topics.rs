@@ -47,7 +47,13 @@ fn print(topics: &[lda::topics::Topic], format: Format) -> std::io::Result<()> {
         Format::Text => {
             for t in topics {
                 let words: Vec<&str> = t.words.iter().map(|(w, _)| w.as_str()).collect();
-                writeln!(out, "topic {:>3} ({} tokens): {}", t.topic, t.tokens, words.join(" "))?;
+                writeln!(
+                    out,
+                    "topic {:>3} ({} tokens): {}",
+                    t.topic,
+                    t.tokens,
+                    words.join(" ")
+                )?;
             }
         }
         Format::Tsv => {

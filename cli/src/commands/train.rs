@@ -99,7 +99,9 @@ impl From<&IterationStats> for MetricsLine {
 
 /// Keeps the metric lines of iterations up to `through` (a resumed run redoes the later ones).
 fn truncate_metrics(path: &Path, through: u32) -> anyhow::Result<()> {
-    let Ok(file) = File::open(path) else { return Ok(()) };
+    let Ok(file) = File::open(path) else {
+        return Ok(());
+    };
     let mut kept = String::new();
     for line in BufReader::new(file).lines() {
         let line = line.with_context(|| format!("reading {}", path.display()))?;
@@ -127,7 +129,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
 
     let corpus = LoadedCorpus::open(&args.corpus, threads)
         .with_context(|| format!("loading the corpus {}", args.corpus.display()))?;
-    let hyper = Hyper { topics: args.topics, vocab: corpus.vocab, alpha, beta: args.beta };
+    let hyper = Hyper {
+        topics: args.topics,
+        vocab: corpus.vocab,
+        alpha,
+        beta: args.beta,
+    };
     let mut config = TrainConfig::new(hyper);
     config.mh_cycles = args.mh_steps;
     config.threads = threads;
@@ -152,7 +159,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         Some(addr) => {
             let token = super::server::read_token(args.token_file.as_deref())?;
             let client = rt
-                .block_on(ps_core::grpc::connect(addr, token.as_deref(), ClientConfig::default(), args.servers))
+                .block_on(ps_core::grpc::connect(
+                    addr,
+                    token.as_deref(),
+                    ClientConfig::default(),
+                    args.servers,
+                ))
                 .with_context(|| format!("connecting to the master at {addr}"))?;
             let stamp = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -161,8 +173,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             (client, None)
         }
         None => {
-            let cluster = EmbeddedCluster::start(args.shards.unwrap_or(threads).max(1), ClusterConfig::default())
-                .context("starting the embedded parameter server")?;
+            let cluster = EmbeddedCluster::start(
+                args.shards.unwrap_or(threads).max(1),
+                ClusterConfig::default(),
+            )
+            .context("starting the embedded parameter server")?;
             (cluster.client(), Some(cluster))
         }
     };
@@ -180,11 +195,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         t
     } else {
         if metrics_path.exists() {
-            fs::remove_file(&metrics_path).with_context(|| format!("removing {}", metrics_path.display()))?;
+            fs::remove_file(&metrics_path)
+                .with_context(|| format!("removing {}", metrics_path.display()))?;
         }
         Trainer::new(&client, rt.handle().clone(), corpus, config)?
     };
-    tracing::info!(bytes_per_token = trainer.worker_bytes_per_token(), "worker memory");
+    tracing::info!(
+        bytes_per_token = trainer.worker_bytes_per_token(),
+        "worker memory"
+    );
 
     let mut metrics = OpenOptions::new()
         .create(true)
@@ -194,15 +213,21 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let remaining = args.iterations.saturating_sub(trainer.iteration());
     let bar = ProgressBar::new(u64::from(args.iterations));
     bar.set_position(u64::from(trainer.iteration()));
-    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} iterations  {msg}  [{elapsed_precise} < {eta}]") {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} iterations  {msg}  [{elapsed_precise} < {eta}]",
+    ) {
         bar.set_style(style);
     }
     let mut last: Option<IterationStats> = None;
     for _ in 0..remaining {
         let stats = trainer.run_iteration()?;
         let line = serde_json::to_string(&MetricsLine::from(&stats))?;
-        writeln!(metrics, "{line}").with_context(|| format!("writing {}", metrics_path.display()))?;
-        let ll = stats.loglik.map(|l| format!("loglik {l:.4e}, ")).unwrap_or_default();
+        writeln!(metrics, "{line}")
+            .with_context(|| format!("writing {}", metrics_path.display()))?;
+        let ll = stats
+            .loglik
+            .map(|l| format!("loglik {l:.4e}, "))
+            .unwrap_or_default();
         bar.set_message(format!("{ll}{:.2}M tokens/s", stats.tokens_per_s / 1e6));
         bar.inc(1);
         if args.checkpoint_every > 0 && stats.iteration % args.checkpoint_every == 0 {
@@ -211,13 +236,18 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         last = Some(stats);
     }
     bar.finish();
-    metrics.flush().with_context(|| format!("writing {}", metrics_path.display()))?;
-    trainer.export(&args.out).with_context(|| format!("writing the model to {}", args.out.display()))?;
+    metrics
+        .flush()
+        .with_context(|| format!("writing {}", metrics_path.display()))?;
+    trainer
+        .export(&args.out)
+        .with_context(|| format!("writing the model to {}", args.out.display()))?;
     if args.master.is_some() {
         // The model now lives in the model directory; free the servers.
         let prefix = &trainer.config().model_prefix;
         for name in [format!("{prefix}nwk"), format!("{prefix}nk")] {
-            rt.block_on(client.destroy(&name)).with_context(|| format!("removing model {name} from the servers"))?;
+            rt.block_on(client.destroy(&name))
+                .with_context(|| format!("removing model {name} from the servers"))?;
         }
     }
     let rate = last.as_ref().map_or(0.0, |s| s.tokens_per_s);

@@ -40,19 +40,35 @@ const OLD: u32 = 2;
 
 /// K = 6, a document of 9 tokens whose token 4 is the one being sampled (old topic 2).
 fn tiny(stale: Vec<i32>) -> (Hyper, Tiny) {
-    let h = Hyper { topics: 6, vocab: 50, alpha: 0.3, beta: 0.05 };
+    let h = Hyper {
+        topics: 6,
+        vocab: 50,
+        alpha: 0.3,
+        beta: 0.05,
+    };
     let doc_topics = vec![0, 0, 3, 2, OLD, 5, 0, 3, 3];
     let mut n_d = vec![0u32; 6];
     for &t in &doc_topics {
         n_d[t as usize] += 1;
     }
     n_d[OLD as usize] -= 1; // the token itself is left out
-    let t = Tiny { n_d, n_w: vec![4, 0, 7, 1, 0, 12], stale, n_k: vec![40, 25, 60, 18, 33, 90], doc_topics };
+    let t = Tiny {
+        n_d,
+        n_w: vec![4, 0, 7, 1, 0, 12],
+        stale,
+        n_k: vec![40, 25, 60, 18, 33, 90],
+        doc_topics,
+    };
     (h, t)
 }
 
 fn proposal(stale: &[i32], beta: f64) -> WordProposal {
-    let nz: Vec<(u32, i32)> = stale.iter().enumerate().filter(|(_, c)| **c > 0).map(|(k, &c)| (k as u32, c)).collect();
+    let nz: Vec<(u32, i32)> = stale
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c > 0)
+        .map(|(k, &c)| (k as u32, c))
+        .collect();
     let mut q = WordProposal::new();
     q.build(&nz, stale, beta);
     q
@@ -71,7 +87,13 @@ fn exact_draw(p: &[f64], rng: &mut SamplerRng) -> u32 {
 }
 
 /// Runs `draws` chains of `step` from exact draws of π and returns the chi-square p-value.
-fn invariance_p(h: &Hyper, t: &Tiny, draws: usize, seed: u64, mut step: impl FnMut(&mut ChainState, &mut SamplerRng)) -> f64 {
+fn invariance_p(
+    h: &Hyper,
+    t: &Tiny,
+    draws: usize,
+    seed: u64,
+    mut step: impl FnMut(&mut ChainState, &mut SamplerRng),
+) -> f64 {
     let p = exact_conditional(h, &t.n_d, &t.n_w, &t.n_k);
     let k = Kernel::new(h, 1);
     let mut rng = stream(seed, 0);
@@ -98,7 +120,10 @@ fn word_proposal_step_leaves_the_conditional_invariant() {
             k.word_step(&t, &q, st, rng);
         }
     });
-    assert!(p > 1e-3, "word-proposal MH does not reproduce the conditional: p = {p}");
+    assert!(
+        p > 1e-3,
+        "word-proposal MH does not reproduce the conditional: p = {p}"
+    );
 }
 
 #[test]
@@ -109,7 +134,11 @@ fn stale_word_table_is_corrected_by_the_acceptance() {
         let q = proposal(&t.stale, h.beta);
         let k = Kernel::new(&h, 1);
         let p = invariance_p(&h, &t, DRAWS, 2, |st, rng| k.word_step(&t, &q, st, rng));
-        assert!(p > 1e-3, "stale table (dense={}) breaks invariance: p = {p}", q.is_dense());
+        assert!(
+            p > 1e-3,
+            "stale table (dense={}) breaks invariance: p = {p}",
+            q.is_dense()
+        );
     }
 }
 
@@ -122,7 +151,10 @@ fn doc_proposal_step_leaves_the_conditional_invariant() {
             k.doc_step(&t, OLD, k.doc_correction(&t, OLD), st, rng);
         }
     });
-    assert!(p > 1e-3, "doc-proposal MH does not reproduce the conditional: p = {p}");
+    assert!(
+        p > 1e-3,
+        "doc-proposal MH does not reproduce the conditional: p = {p}"
+    );
 }
 
 #[test]
@@ -172,7 +204,8 @@ fn the_seeds_acceptance_bug_is_detected() {
             let cand = k.state(&t, cand_topic);
             let qs = (f64::from(t.stale[st.topic as usize]) + h.beta) / st.total;
             let qt = (f64::from(t.stale[cand_topic as usize]) + h.beta) / cand.total;
-            let ratio = (cand.doc * cand.word / cand.total) * qs / ((st.doc * st.word / st.total) * qt);
+            let ratio =
+                (cand.doc * cand.word / cand.total) * qs / ((st.doc * st.word / st.total) * qt);
             if crate::rng::unit(rng) < ratio {
                 *st = cand;
             }

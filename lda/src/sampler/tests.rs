@@ -16,7 +16,11 @@ struct LocalModel {
 
 impl LocalModel {
     fn from_worker(w: &Worker, vocab: usize, k: usize) -> Self {
-        let mut m = LocalModel { k, nwk: vec![0; vocab * k], nk: vec![0; k] };
+        let mut m = LocalModel {
+            k,
+            nwk: vec![0; vocab * k],
+            nk: vec![0; k],
+        };
         w.tokens.for_each_word_topic(|word, z| {
             m.nwk[word as usize * k + z as usize] += 1;
             m.nk[z as usize] += 1;
@@ -28,33 +32,49 @@ impl LocalModel {
         let mut deltas = Deltas::default();
         for j in 0..w.tokens.words().len() {
             let word = w.tokens.words()[j] as usize;
-            let row: Vec<(u32, i32)> =
-                self.nwk[word * self.k..(word + 1) * self.k].iter().enumerate().map(|(t, &c)| (t as u32, c)).collect();
+            let row: Vec<(u32, i32)> = self.nwk[word * self.k..(word + 1) * self.k]
+                .iter()
+                .enumerate()
+                .map(|(t, &c)| (t as u32, c))
+                .collect();
             deltas.clear();
             w.sample_word(j, row.into_iter(), &mut self.nk, &mut deltas)?;
             for i in 0..deltas.len() {
-                self.nwk[deltas.rows[i] as usize * self.k + deltas.cols[i] as usize] += deltas.values[i];
+                self.nwk[deltas.rows[i] as usize * self.k + deltas.cols[i] as usize] +=
+                    deltas.values[i];
             }
         }
         Ok(())
     }
 
     fn loglik(&self, h: &Hyper, w: &Worker) -> f64 {
-        loglik::word_part(h, &self.nk, self.nwk.iter().filter(|&&c| c != 0).map(|&c| i64::from(c)))
-            + loglik::doc_part(h, &w.tokens, &w.doc_topics)
+        loglik::word_part(
+            h,
+            &self.nk,
+            self.nwk.iter().filter(|&&c| c != 0).map(|&c| i64::from(c)),
+        ) + loglik::doc_part(h, &w.tokens, &w.doc_topics)
     }
 
     /// Σ_k n_wk = count of w, Σ_k n_k = N, n_k = Σ_w n_wk, nothing negative, n_dk = recount of z.
     fn check_invariants(&self, w: &Worker, word_counts: &[i64], n: i64) {
         for (word, &count) in word_counts.iter().enumerate() {
             let row = &self.nwk[word * self.k..(word + 1) * self.k];
-            assert!(row.iter().all(|&c| c >= 0), "negative count in row {word}: {row:?}");
-            assert_eq!(row.iter().map(|&c| i64::from(c)).sum::<i64>(), count, "row {word}");
+            assert!(
+                row.iter().all(|&c| c >= 0),
+                "negative count in row {word}: {row:?}"
+            );
+            assert_eq!(
+                row.iter().map(|&c| i64::from(c)).sum::<i64>(),
+                count,
+                "row {word}"
+            );
         }
         assert!(self.nk.iter().all(|&c| c >= 0));
         assert_eq!(self.nk.iter().sum::<i64>(), n);
         for t in 0..self.k {
-            let col: i64 = (0..word_counts.len()).map(|word| i64::from(self.nwk[word * self.k + t])).sum();
+            let col: i64 = (0..word_counts.len())
+                .map(|word| i64::from(self.nwk[word * self.k + t]))
+                .sum();
             assert_eq!(col, self.nk[t], "topic {t}");
         }
         for d in 0..w.tokens.num_docs() as u32 {
@@ -63,14 +83,21 @@ impl LocalModel {
                 recount[z as usize] += 1;
             }
             for t in 0..self.k as u32 {
-                assert_eq!(w.doc_topics.get(d, t), recount[t as usize], "doc {d} topic {t}");
+                assert_eq!(
+                    w.doc_topics.get(d, t),
+                    recount[t as usize],
+                    "doc {d} topic {t}"
+                );
             }
         }
     }
 }
 
 fn worker_for(docs: &[Vec<u32>], h: &Hyper, cycles: u32, seed: u64) -> Worker {
-    let mut tokens = TokenShard::build(docs.iter().map(|d| d.as_slice()), h.vocab, |d| d.to_string()).unwrap();
+    let mut tokens = TokenShard::build(docs.iter().map(|d| d.as_slice()), h.vocab, |d| {
+        d.to_string()
+    })
+    .unwrap();
     let mut rng = stream(seed, 0);
     tokens.assign_uniform(h.topics, &mut rng);
     Worker::new(tokens, h, cycles, rng)
@@ -107,12 +134,24 @@ proptest! {
 }
 
 /// K topics over disjoint bands of the vocabulary with uneven weights; documents mix two topics.
-fn synthetic(k: usize, vocab: usize, docs: usize, len: usize, seed: u64) -> (Vec<Vec<f64>>, Vec<Vec<u32>>) {
+fn synthetic(
+    k: usize,
+    vocab: usize,
+    docs: usize,
+    len: usize,
+    seed: u64,
+) -> (Vec<Vec<f64>>, Vec<Vec<u32>>) {
     let band = vocab / k;
     let phi: Vec<Vec<f64>> = (0..k)
         .map(|t| {
             let mut row: Vec<f64> = (0..vocab)
-                .map(|w| if w / band == t { 1.0 + (w % 7) as f64 } else { 0.0 })
+                .map(|w| {
+                    if w / band == t {
+                        1.0 + (w % 7) as f64
+                    } else {
+                        0.0
+                    }
+                })
                 .collect();
             let s: f64 = row.iter().sum();
             row.iter_mut().for_each(|x| *x /= s);
@@ -164,7 +203,9 @@ fn train_synthetic(phi: &[Vec<f64>], docs: &[Vec<u32>], h: &Hyper, seed: u64) ->
     let found: Vec<Vec<f64>> = (0..k)
         .map(|t| {
             let denom = m.nk[t] as f64 + h.vbeta();
-            (0..vocab).map(|word| (f64::from(m.nwk[word * k + t]) + h.beta) / denom).collect()
+            (0..vocab)
+                .map(|word| (f64::from(m.nwk[word * k + t]) + h.beta) / denom)
+                .collect()
         })
         .collect();
     (mean_best_match_hellinger(phi, &found), ll)
@@ -176,13 +217,30 @@ fn recovers_known_topics_and_likelihood_rises() {
     // take the best of three restarts by training log-likelihood, which needs no knowledge of φ.
     let (k, vocab) = (6usize, 120usize);
     let (phi, docs) = synthetic(k, vocab, 250, 80, 21);
-    let h = Hyper { topics: k as u32, vocab: vocab as u32, alpha: 0.1, beta: 0.01 };
-    let runs: Vec<(f64, Vec<f64>)> = (1..=3).map(|seed| train_synthetic(&phi, &docs, &h, seed)).collect();
+    let h = Hyper {
+        topics: k as u32,
+        vocab: vocab as u32,
+        alpha: 0.1,
+        beta: 0.01,
+    };
+    let runs: Vec<(f64, Vec<f64>)> = (1..=3)
+        .map(|seed| train_synthetic(&phi, &docs, &h, seed))
+        .collect();
     for (dist, ll) in &runs {
         let early = ll[..3].iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let late = ll[ll.len() - 10..].iter().copied().fold(f64::INFINITY, f64::min);
-        assert!(late > early + 0.2 * early.abs(), "log-likelihood did not rise: {early} then {late}");
-        eprintln!("mean best-match Hellinger = {dist:.4}; loglik {:.1} -> {:.1}", ll[0], ll[ll.len() - 1]);
+        let late = ll[ll.len() - 10..]
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            late > early + 0.2 * early.abs(),
+            "log-likelihood did not rise: {early} then {late}"
+        );
+        eprintln!(
+            "mean best-match Hellinger = {dist:.4}; loglik {:.1} -> {:.1}",
+            ll[0],
+            ll[ll.len() - 1]
+        );
     }
     let best = runs
         .iter()
@@ -195,7 +253,12 @@ fn recovers_known_topics_and_likelihood_rises() {
 
 #[test]
 fn a_wrong_model_row_is_reported_not_sampled() {
-    let h = Hyper { topics: 4, vocab: 3, alpha: 0.1, beta: 0.01 };
+    let h = Hyper {
+        topics: 4,
+        vocab: 3,
+        alpha: 0.1,
+        beta: 0.01,
+    };
     let docs = vec![vec![0u32, 1, 2]];
     let mut w = worker_for(&docs, &h, 2, 1);
     let mut totals = vec![10i64; 4];
