@@ -153,6 +153,9 @@ pub fn read(path: &Path) -> Result<Array2, DatasetsError> {
         }
         _ => return Err(bad("unsupported version")),
     };
+    if header_len > 1 << 20 {
+        return Err(bad("header longer than 1 MiB"));
+    }
     let mut dict = vec![0u8; header_len];
     input
         .read_exact(&mut dict)

@@ -199,6 +199,13 @@ const DROPPED_WORD: u32 = u32::MAX;
 /// Words a memo holds before it is cleared (bounds memory on web-scale vocabularies).
 const MEMO_LIMIT: usize = 1 << 19;
 
+fn id_space_error(workers: usize) -> IngestError {
+    IngestError::Config(format!(
+        "more than {} distinct terms in one worker: the temporary id space is full (use fewer threads)",
+        u32::MAX as usize / workers
+    ))
+}
+
 /// A worker's analysis state: its analyzer, its term dictionary and a memo from word (before
 /// stop words and stemming) straight to local term id, so a repeated word costs one hash lookup.
 struct WorkerState {
@@ -222,8 +229,9 @@ impl WorkerState {
         }
     }
 
-    /// Appends the temporary ids of `text`'s terms to `tokens`, counting them.
-    fn analyze(&mut self, text: &str, tokens: &mut Vec<u32>) {
+    /// Appends the temporary ids of `text`'s terms to `tokens`, counting them. Fails when the
+    /// worker's dictionary outgrows the temporary id space.
+    fn analyze(&mut self, text: &str, tokens: &mut Vec<u32>) -> Result<(), IngestError> {
         if self.memo.len() > MEMO_LIMIT {
             self.memo.clear();
         }
@@ -235,6 +243,7 @@ impl WorkerState {
             worker,
             workers,
         } = self;
+        let mut overflow = false;
         analyzer.for_each_word(text, &mut |word| {
             let local = match memo.get(word) {
                 Some(&id) => id,
@@ -247,10 +256,19 @@ impl WorkerState {
                 }
             };
             if local != DROPPED_WORD {
-                dict.count(local, 1);
-                tokens.push(temp_id(local, *worker, *workers));
+                match temp_id(local, *worker, *workers) {
+                    Some(t) => {
+                        dict.count(local, 1);
+                        tokens.push(t);
+                    }
+                    None => overflow = true,
+                }
             }
         });
+        if overflow {
+            return Err(id_space_error(*workers));
+        }
+        Ok(())
     }
 
     /// Analyzes one raw batch into tokens with temporary ids.
@@ -260,15 +278,16 @@ impl WorkerState {
             self.dict.begin_document();
             let mut tokens = Vec::new();
             match &doc.body {
-                Body::Text(text) => self.analyze(text, &mut tokens),
+                Body::Text(text) => self.analyze(text, &mut tokens)?,
                 Body::Html { bytes, charset: cs } => {
                     let (page, _lossy) = charset::decode(bytes, cs.as_deref());
-                    self.analyze(&html::to_text(&page), &mut tokens);
+                    self.analyze(&html::to_text(&page), &mut tokens)?;
                 }
                 Body::Terms(terms) => {
                     for (term, n) in terms {
                         let local = self.dict.add(term, u64::from(*n));
-                        let t = temp_id(local, self.worker, self.workers);
+                        let t = temp_id(local, self.worker, self.workers)
+                            .ok_or_else(|| id_space_error(self.workers))?;
                         tokens.extend(std::iter::repeat_n(t, *n as usize));
                     }
                 }

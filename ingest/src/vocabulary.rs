@@ -43,9 +43,12 @@ pub struct BuiltVocabulary {
     pub terms_seen: u64,
 }
 
-/// Temporary id of `local` in worker `worker` of `workers`.
-pub fn temp_id(local: u32, worker: usize, workers: usize) -> u32 {
-    local * workers as u32 + worker as u32
+/// Temporary id of `local` in worker `worker` of `workers`; `None` when it does not fit in a
+/// `u32` (more than `u32::MAX / workers` distinct terms in one worker).
+pub fn temp_id(local: u32, worker: usize, workers: usize) -> Option<u32> {
+    local
+        .checked_mul(workers as u32)?
+        .checked_add(worker as u32)
 }
 
 /// Merges the dictionaries (index = worker) and applies `filter`, with `documents` the number of
@@ -112,7 +115,10 @@ pub fn build(
     let mut mapping = vec![DROPPED; max_local * workers];
     for (worker, map) in local_to_global.iter().enumerate() {
         for (local, &g) in map.iter().enumerate() {
-            mapping[temp_id(local as u32, worker, workers) as usize] = final_id[g];
+            // Every local id was turned into a temporary id during the first pass, so it fits.
+            if let Some(t) = temp_id(local as u32, worker, workers) {
+                mapping[t as usize] = final_id[g];
+            }
         }
     }
     let mut ordered: Vec<Option<TermStats>> = entries.into_iter().map(Some).collect();
@@ -150,7 +156,7 @@ mod tests {
         assert_eq!(built.vocabulary.counts(), [3, 2, 1, 1]);
         assert_eq!(built.vocabulary.doc_counts(), [2, 2, 1, 1]);
         // worker 1's local 0 is "b", final id 1.
-        assert_eq!(built.mapping[temp_id(0, 1, 2) as usize], 1);
+        assert_eq!(built.mapping[temp_id(0, 1, 2).unwrap() as usize], 1);
 
         let filter = VocabularyFilter {
             min_count: 2,
@@ -185,7 +191,7 @@ mod tests {
                 let w = i % workers;
                 dicts[w].begin_document();
                 let tokens: Vec<u32> = doc.iter()
-                    .map(|t| temp_id(dicts[w].add(&format!("t{t}"), 1), w, workers))
+                    .map(|t| temp_id(dicts[w].add(&format!("t{t}"), 1), w, workers).unwrap())
                     .collect();
                 temp_docs.push(tokens);
             }

@@ -1,16 +1,53 @@
 //! Line-oriented text: one document per line (`lines`), or `id<TAB>text` (`tsv`), plain or gzip.
 
+use std::io::{BufRead, Read};
 use std::path::Path;
 use std::sync::Arc;
 
 use super::{Body, ByteCounters, DocSink, RawDoc, Skip, open_maybe_gzip, stream_error_reason};
 use crate::IngestError;
 
+/// Lines longer than this are skipped instead of buffered.
+pub const MAX_LINE_BYTES: u64 = 256 << 20;
+
+/// Consumes input up to and including the next newline; returns the bytes consumed.
+fn skip_rest_of_line<R: BufRead + ?Sized>(input: &mut R) -> std::io::Result<u64> {
+    let mut consumed = 0u64;
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(consumed);
+        }
+        match chunk.iter().position(|&b| b == b'\n') {
+            Some(p) => {
+                input.consume(p + 1);
+                return Ok(consumed + p as u64 + 1);
+            }
+            None => {
+                let n = chunk.len();
+                input.consume(n);
+                consumed += n as u64;
+            }
+        }
+    }
+}
+
 /// Reads `path` line by line. With `tsv`, the text after the first tab is the document and the
 /// part before it its id; otherwise the id is `FILE:LINE`.
 pub fn read(
     path: &Path,
     tsv: bool,
+    counters: &Arc<ByteCounters>,
+    sink: &mut dyn DocSink,
+) -> Result<(), IngestError> {
+    read_with_limit(path, tsv, MAX_LINE_BYTES, counters, sink)
+}
+
+/// [`read`] with a configurable line limit.
+fn read_with_limit(
+    path: &Path,
+    tsv: bool,
+    max_line: u64,
     counters: &Arc<ByteCounters>,
     sink: &mut dyn DocSink,
 ) -> Result<(), IngestError> {
@@ -21,8 +58,19 @@ pub fn read(
     let mut offset = 0u64;
     loop {
         buf.clear();
-        let n = match input.read_until(b'\n', &mut buf) {
+        let n = match (&mut input).take(max_line).read_until(b'\n', &mut buf) {
             Ok(0) => return Ok(()),
+            Ok(n) if n as u64 == max_line && buf.last() != Some(&b'\n') => {
+                // Not a document but a runaway line: drop it without holding it in memory.
+                let rest = skip_rest_of_line(&mut input).unwrap_or(0);
+                lineno += 1;
+                offset += n as u64 + rest;
+                sink.skip(Skip::new(
+                    "document-too-large",
+                    format!("{name}:{lineno}: line longer than {max_line} bytes"),
+                ))?;
+                continue;
+            }
             Ok(n) => n,
             Err(e) => {
                 let reason = stream_error_reason(&e, gzip);
@@ -79,5 +127,51 @@ pub fn read(
             id,
             body: Body::Text(text.to_owned()),
         })?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::readers::{RawDoc, Skip};
+
+    #[derive(Default)]
+    struct Collect(Vec<String>, Vec<Skip>);
+
+    impl DocSink for Collect {
+        fn document(&mut self, doc: RawDoc) -> Result<(), IngestError> {
+            self.0.push(doc.id);
+            Ok(())
+        }
+        fn skip(&mut self, skip: Skip) -> Result<(), IngestError> {
+            self.1.push(skip);
+            Ok(())
+        }
+        fn ignore(&mut self, _: &'static str) {}
+    }
+
+    #[test]
+    fn runaway_lines_are_skipped_and_reading_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.tsv");
+        let long = "w ".repeat(100);
+        std::fs::write(&path, format!("a\tshort\nb\t{long}\nc\tafter\n")).unwrap();
+        let mut sink = Collect::default();
+        read_with_limit(
+            &path,
+            true,
+            64,
+            &Arc::new(ByteCounters::default()),
+            &mut sink,
+        )
+        .unwrap();
+        assert_eq!(sink.0, ["a", "c"]);
+        assert_eq!(sink.1.len(), 1);
+        assert_eq!(sink.1[0].reason, "document-too-large");
+        assert!(
+            sink.1[0].message.contains("x.tsv:2"),
+            "{}",
+            sink.1[0].message
+        );
     }
 }

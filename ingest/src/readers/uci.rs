@@ -12,6 +12,10 @@ use std::sync::Arc;
 use super::{Body, ByteCounters, DocSink, RawDoc, Skip, open_maybe_gzip, stream_error_reason};
 use crate::IngestError;
 
+/// Largest count accepted in one triple: a word repeated more often in one document is a
+/// corrupt line, and expanding it would exhaust memory.
+const MAX_COUNT: u32 = 1 << 24;
+
 /// `vocab.NAME.txt` (or `.txt.gz`) beside `docword.NAME.txt[.gz]`.
 pub fn vocab_path(docword: &Path) -> Result<PathBuf, IngestError> {
     let name = docword
@@ -111,6 +115,13 @@ pub fn read(
             }
             continue;
         };
+        if count == 0 || count > MAX_COUNT {
+            sink.skip(Skip::new(
+                "malformed-uci",
+                format!("{name}:{lineno}: count {count} outside 1..={MAX_COUNT}"),
+            ))?;
+            continue;
+        }
         let Some(term) = word.checked_sub(1).and_then(|w| vocab.get(w)) else {
             sink.skip(Skip::new(
                 "malformed-uci",

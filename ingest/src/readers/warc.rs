@@ -540,8 +540,9 @@ fn dechunk(body: &[u8]) -> Option<Vec<u8>> {
         if size == 0 {
             return Some(out);
         }
-        out.extend_from_slice(body.get(pos..pos + size)?);
-        pos += size;
+        let end = pos.checked_add(size)?;
+        out.extend_from_slice(body.get(pos..end)?);
+        pos = end;
         while matches!(body.get(pos), Some(b'\r' | b'\n')) {
             pos += 1;
         }
