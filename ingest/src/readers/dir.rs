@@ -52,7 +52,21 @@ pub fn read(
             }
         };
         let mut bytes = Vec::new();
-        if let Err(e) = input.read_to_end(&mut bytes) {
+        let read = (&mut input)
+            .take(super::lines::MAX_LINE_BYTES + 1)
+            .read_to_end(&mut bytes);
+        if bytes.len() as u64 > super::lines::MAX_LINE_BYTES {
+            sink.skip(Skip::new(
+                "document-too-large",
+                format!(
+                    "{}: longer than {} bytes",
+                    path.display(),
+                    super::lines::MAX_LINE_BYTES
+                ),
+            ))?;
+            continue;
+        }
+        if let Err(e) = read {
             sink.skip(Skip::new(
                 stream_error_reason(&e, gzip),
                 format!("{}: {e}", path.display()),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{Body, ByteCounters, DocSink, RawDoc, Skip, open_maybe_gzip, stream_error_reason};
 use crate::IngestError;
 
-/// Lines longer than this are skipped instead of buffered.
+/// Lines (and, in directory inputs, files) longer than this are skipped instead of buffered.
 pub const MAX_LINE_BYTES: u64 = 256 << 20;
 
 /// Consumes input up to and including the next newline; returns the bytes consumed.
