@@ -1,25 +1,22 @@
 //! [`CorpusWriter`]: streams documents into Parquet parts, then writes `vocab.tsv` and, last,
 //! `manifest.json`.
 //!
-//! Memory is bounded by one row group of buffered documents. A corpus directory without a
-//! manifest is incomplete: `create` removes a previous manifest first, and `finish` writes the new
+//! Memory is bounded by one row group being built plus at most three being encoded on the
+//! background encoder thread ([`crate::encoder`]). A corpus directory without a manifest is
+//! incomplete: `create` removes a previous manifest first, and `finish` writes the new
 //! one only after every other file is flushed.
 
-use std::fs::{self, File};
-use std::io::BufWriter;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, StringBuilder, UInt32Builder};
-use arrow_array::{ArrayRef, RecordBatch};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
-
 use crate::DatasetsError;
+use crate::encoder::PartEncoder;
 use crate::manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest, ManifestExtras};
 use crate::schema::{DOCS_DIR, document_schema, part_name, token_item_field};
 use crate::vocabulary::{VOCAB_FILE, Vocabulary};
+use arrow_array::builder::{ListBuilder, StringBuilder, UInt32Builder};
+use arrow_array::{ArrayRef, RecordBatch};
 
 /// Sizes of row groups and parts.
 #[derive(Debug, Clone)]
@@ -46,7 +43,9 @@ impl Default for WriterOptions {
 pub struct CorpusWriter {
     dir: PathBuf,
     options: WriterOptions,
-    part: Option<(PathBuf, ArrowWriter<BufWriter<File>>)>,
+    encoder: PartEncoder,
+    /// Whether the last part accepts more row groups.
+    part_open: bool,
     parts: Vec<String>,
     ids: StringBuilder,
     tokens: ListBuilder<UInt32Builder>,
@@ -89,8 +88,9 @@ impl CorpusWriter {
         }
         Ok(CorpusWriter {
             dir: dir.to_path_buf(),
+            encoder: PartEncoder::spawn(options.docs_per_row_group)?,
             options,
-            part: None,
+            part_open: false,
             parts: Vec::new(),
             ids: StringBuilder::new(),
             tokens: ListBuilder::new(UInt32Builder::new()).with_field(Arc::new(token_item_field())),
@@ -138,60 +138,32 @@ impl CorpusWriter {
         Ok(())
     }
 
-    /// Writes the buffered documents as one row group, rolling over to a new part when the
-    /// current one is full.
+    /// Hands the buffered documents to the encoder as one row group, starting a new part when
+    /// the current one is full.
     fn flush_row_group(&mut self) -> Result<(), DatasetsError> {
         if self.buffered_docs == 0 {
             return Ok(());
         }
-        if self.part.is_none() {
-            self.open_part()?;
-        }
+        let new_part = if self.part_open {
+            None
+        } else {
+            let name = part_name(self.parts.len());
+            let path = self.dir.join(&name);
+            self.parts.push(name);
+            self.part_open = true;
+            self.part_tokens = 0;
+            Some(path)
+        };
         let ids: ArrayRef = Arc::new(self.ids.finish());
         let tokens: ArrayRef = Arc::new(self.tokens.finish());
-        let Some((path, writer)) = self.part.as_mut() else {
-            return Err(DatasetsError::InvalidArgument("no open part".into()));
-        };
         let batch = RecordBatch::try_new(document_schema(), vec![ids, tokens])
-            .map_err(|e| DatasetsError::arrow(path.as_path(), e))?;
-        writer
-            .write(&batch)
-            .and_then(|()| writer.flush())
-            .map_err(|e| DatasetsError::parquet(path.as_path(), e))?;
+            .map_err(|e| DatasetsError::arrow(&self.dir, e))?;
+        self.encoder.send(batch, new_part)?;
         self.part_tokens += self.buffered_tokens as u64;
         self.buffered_docs = 0;
         self.buffered_tokens = 0;
         if self.part_tokens >= self.options.tokens_per_part {
-            self.close_part()?;
-        }
-        Ok(())
-    }
-
-    fn open_part(&mut self) -> Result<(), DatasetsError> {
-        let name = part_name(self.parts.len());
-        let path = self.dir.join(&name);
-        let file = File::create(&path).map_err(|e| DatasetsError::io(&path, e))?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_max_row_group_row_count(Some(self.options.docs_per_row_group.max(1)))
-            .build();
-        let writer = ArrowWriter::try_new(BufWriter::new(file), document_schema(), Some(props))
-            .map_err(|e| DatasetsError::parquet(&path, e))?;
-        self.parts.push(name);
-        self.part = Some((path, writer));
-        self.part_tokens = 0;
-        Ok(())
-    }
-
-    fn close_part(&mut self) -> Result<(), DatasetsError> {
-        if let Some((path, writer)) = self.part.take() {
-            let inner = writer
-                .into_inner()
-                .map_err(|e| DatasetsError::parquet(&path, e))?;
-            let file = inner
-                .into_inner()
-                .map_err(|e| DatasetsError::io(&path, e.into_error()))?;
-            file.sync_all().map_err(|e| DatasetsError::io(&path, e))?;
+            self.part_open = false;
         }
         Ok(())
     }
@@ -200,7 +172,7 @@ impl CorpusWriter {
     /// for scratch corpora that a second pass reads back and remaps.
     pub fn finish_parts(mut self) -> Result<Vec<PathBuf>, DatasetsError> {
         self.flush_row_group()?;
-        self.close_part()?;
+        self.encoder.finish()?;
         Ok(self.parts.iter().map(|p| self.dir.join(p)).collect())
     }
 
@@ -213,7 +185,7 @@ impl CorpusWriter {
         extras: ManifestExtras,
     ) -> Result<Manifest, DatasetsError> {
         self.flush_row_group()?;
-        self.close_part()?;
+        self.encoder.finish()?;
         if let Some(max) = self.max_token
             && max as usize >= vocabulary.len()
         {

@@ -167,3 +167,21 @@ fn export_writes_one_line_of_terms_per_document() {
     assert_eq!(export_terms(&corpus, &out).unwrap(), 2);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "t0 t2\nt1\n");
 }
+
+#[test]
+fn encoder_errors_surface_with_the_part_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = CorpusWriter::create(dir.path(), small_options()).unwrap();
+    // A directory where the first part file should go makes the encoder fail.
+    std::fs::create_dir(dir.path().join("docs/part-00000.parquet")).unwrap();
+    let mut result = Ok(());
+    for i in 0..20 {
+        result = result.and_then(|()| w.write_document(&format!("d{i}"), &[1, 2]));
+    }
+    let err = match result {
+        Err(e) => e,
+        Ok(()) => w.finish(&vocab(3), ManifestExtras::default()).unwrap_err(),
+    };
+    assert!(err.to_string().contains("part-00000.parquet"), "{err}");
+    assert!(Corpus::open(dir.path()).is_err());
+}
