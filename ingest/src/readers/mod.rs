@@ -57,7 +57,7 @@ impl Format {
             .map(|n| n.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
         let base = name.strip_suffix(".gz").unwrap_or(&name);
-        if base.ends_with(".warc") || base.ends_with(".wet") || base.ends_with(".arc") {
+        if base.ends_with(".warc") || base.ends_with(".wet") {
             Format::Warc
         } else if base.ends_with(".parquet") || base.ends_with(".pq") {
             Format::Parquet
