@@ -48,4 +48,4 @@ pub mod train;
 pub use conditional::Hyper;
 pub use corpus::LoadedCorpus;
 pub use error::{LdaError, Result};
-pub use train::{IterationStats, TrainConfig, Trainer};
+pub use train::{IterationStats, SampleOrder, TrainConfig, Trainer};

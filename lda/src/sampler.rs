@@ -59,6 +59,7 @@ pub struct Worker {
     scratch: Scratch,
     /// This worker's changes of n_k since the last [`Worker::take_total_deltas`].
     total_deltas: Vec<i64>,
+    block: doc_order::BlockScratch,
 }
 
 /// The counts one token's chain reads.
@@ -124,6 +125,7 @@ impl Worker {
                 proposal: WordProposal::new(),
             },
             total_deltas: vec![0; k],
+            block: doc_order::BlockScratch::default(),
         }
     }
 
@@ -231,6 +233,8 @@ impl Worker {
         Ok(())
     }
 }
+
+mod doc_order;
 
 #[cfg(test)]
 mod tests;

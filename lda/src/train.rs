@@ -28,9 +28,24 @@ use crate::rng::{SamplerRng, stream};
 use crate::sampler::{Deltas, Worker};
 use crate::tokens::TokenShard;
 
+/// The order in which a thread samples the tokens of a vocabulary block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleOrder {
+    /// Word by word, each word's tokens in document order.
+    Word,
+    /// The whole block in document order, its rows held at once (LightLDA's order).
+    Doc,
+}
+
+/// Largest block of a thread in row elements (words × K) in document order: the block's rows
+/// are held in two scratch arrays of this many counts.
+pub const BLOCK_CELLS: usize = 1 << 21;
+
 /// Settings of a training run.
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
+    /// Token order within a block.
+    pub order: SampleOrder,
     pub hyper: Hyper,
     /// (word, doc) MH cycles per token.
     pub mh_cycles: u32,
@@ -49,6 +64,7 @@ pub struct TrainConfig {
 impl TrainConfig {
     pub fn new(hyper: Hyper) -> Self {
         TrainConfig {
+            order: SampleOrder::Doc,
             hyper,
             mh_cycles: 2,
             threads: 1,
@@ -347,12 +363,12 @@ impl Trainer {
 }
 
 /// Word-index ranges of about `block_tokens` tokens each.
-fn blocks(tokens: &TokenShard, block_tokens: usize) -> Vec<Range<usize>> {
+fn blocks(tokens: &TokenShard, block_tokens: usize, max_words: usize) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let (mut start, mut acc) = (0usize, 0usize);
     for j in 0..tokens.words().len() {
         acc += tokens.word_tokens(j).len();
-        if acc >= block_tokens {
+        if acc >= block_tokens || j + 1 - start >= max_words {
             out.push(start..j + 1);
             start = j + 1;
             acc = 0;
@@ -380,7 +396,11 @@ fn sample_shard(
     mut totals: Vec<i64>,
 ) -> Result<f64> {
     let mut waited = std::time::Duration::ZERO;
-    let plan = blocks(&w.tokens, cfg.block_tokens);
+    let max_words = match cfg.order {
+        SampleOrder::Word => usize::MAX,
+        SampleOrder::Doc => (BLOCK_CELLS / cfg.hyper.topics as usize).max(1),
+    };
+    let plan = blocks(&w.tokens, cfg.block_tokens, max_words);
     let rows_of = |r: &Range<usize>, w: &Worker| -> Vec<u64> {
         w.tokens.words()[r.clone()]
             .iter()
@@ -404,8 +424,18 @@ fn sample_shard(
             next = Some(spawn_pull(rows_of(r, w)));
         }
         let mut deltas = Deltas::default();
-        for (j, row) in range.clone().zip(&rows) {
-            w.sample_word(j, row_nonzeros(row), &mut totals, &mut deltas)?;
+        match cfg.order {
+            SampleOrder::Word => {
+                for (j, row) in range.clone().zip(&rows) {
+                    w.sample_word(j, row_nonzeros(row), &mut totals, &mut deltas)?;
+                }
+            }
+            SampleOrder::Doc => w.sample_block(
+                range.clone(),
+                rows.iter().map(row_nonzeros),
+                &mut totals,
+                &mut deltas,
+            )?,
         }
         let m = model.nwk.clone();
         pushes.push_back(

@@ -194,3 +194,23 @@ fn resume_refuses_other_settings() {
         "{e:?}"
     );
 }
+
+#[test]
+fn word_order_keeps_the_invariants_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("corpus");
+    corpus(&dir, 4, 200, 300, 50.0);
+    let rt = runtime();
+    let cluster = EmbeddedCluster::start(2, ClusterConfig::default()).unwrap();
+    let loaded = LoadedCorpus::open(&dir, 2).unwrap();
+    let mut cfg = config(&loaded, 4, 2, 11);
+    cfg.order = lda::SampleOrder::Word;
+    let mut t = Trainer::new(&cluster.client(), rt.handle().clone(), loaded, cfg).unwrap();
+    let first = t.loglik().unwrap();
+    let mut last = first;
+    for _ in 0..20 {
+        last = t.run_iteration().unwrap().loglik.unwrap();
+        t.check_invariants().unwrap();
+    }
+    assert!(last > first, "{first} -> {last}");
+}

@@ -58,6 +58,9 @@ pub struct TrainArgs {
     /// Tokens per vocabulary block of a sampler thread.
     #[arg(long, default_value_t = 1 << 18)]
     pub block_tokens: usize,
+    /// Token order within a vocabulary block: doc (LightLDA's, cache-friendly) or word.
+    #[arg(long, value_enum, default_value_t = OrderArg::Doc)]
+    pub order: OrderArg,
     /// Skip the per-iteration log-likelihood (a full pass over the model).
     #[arg(long)]
     pub no_loglik: bool,
@@ -71,6 +74,12 @@ pub struct TrainArgs {
     /// With --master: wait until this many servers have registered.
     #[arg(long, default_value_t = 1, requires = "master")]
     pub servers: usize,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OrderArg {
+    Doc,
+    Word,
 }
 
 #[derive(Serialize)]
@@ -141,6 +150,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     config.seed = args.seed;
     config.block_tokens = args.block_tokens;
     config.loglik = !args.no_loglik;
+    config.order = match args.order {
+        OrderArg::Doc => lda::SampleOrder::Doc,
+        OrderArg::Word => lda::SampleOrder::Word,
+    };
     config.validate()?;
     let (docs, tokens) = (corpus.num_docs(), corpus.tokens);
     eprintln!(
