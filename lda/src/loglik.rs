@@ -65,8 +65,10 @@ mod tests {
         };
         // doc0: (w0,z0) (w1,z0) (w1,z1); doc1: (w0,z1)
         let docs: Vec<Vec<u32>> = vec![vec![0, 1, 1], vec![0]];
-        let mut s =
-            TokenShard::build(docs.iter().map(|d| d.as_slice()), 2, |d| d.to_string()).unwrap();
+        let mut s = TokenShard::build(docs.iter().map(|d| d.as_slice()), 2, true, |d| {
+            d.to_string()
+        })
+        .unwrap();
         s.set_assignments(vec![0, 0, 1, 1]).unwrap();
         let mut dt = DocTopics::new([3u32, 1].into_iter(), 2);
         for (d, z) in [(0, 0), (0, 0), (0, 1), (1, 1)] {

@@ -2,9 +2,10 @@
 //! so that a vocabulary block samples exactly its own tokens without scanning the corpus.
 //!
 //! Per token: its topic (`u16`, document order; the doc proposal reads a document's topics as one
-//! contiguous slice), and in word order its document (`u32`), its position in `z` (`u32`) and a
-//! copy of its topic (`u16`, so the sampler reads a token's topic without a cache miss):
-//! 12 bytes per token. Per-document counts live in [`crate::doc_topics`].
+//! contiguous slice), and in word order its document (`u32`) and its position in `z` (`u32`):
+//! 10 bytes per token. Sampling word by word also keeps a word-order copy of the topics (`u16`,
+//! so a token's topic is read without a cache miss): 12 bytes. Per-document counts live in
+//! [`crate::doc_topics`].
 
 use rand_xoshiro::rand_core::Rng;
 
@@ -24,16 +25,18 @@ pub struct TokenShard {
     word_off: Vec<u32>,
     tok_doc: Vec<u32>,
     tok_pos: Vec<u32>,
-    /// `tok_z[i] == z[tok_pos[i]]`: the topics in word order.
+    /// `tok_z[i] == z[tok_pos[i]]`: the topics in word order, when kept (else empty).
     tok_z: Vec<u16>,
 }
 
 impl TokenShard {
     /// Indexes documents given as word-id sequences; every id must be below `vocab`.
     /// `doc_name` names a document in errors.
+    /// `word_topics` keeps the word-order copy of the topics (for sampling word by word).
     pub fn build<'a>(
         docs: impl Iterator<Item = &'a [u32]> + Clone,
         vocab: u32,
+        word_topics: bool,
         doc_name: impl Fn(usize) -> String,
     ) -> Result<Self> {
         let mut doc_off = vec![0u32];
@@ -87,7 +90,7 @@ impl TokenShard {
             word_off,
             tok_doc,
             tok_pos,
-            tok_z: vec![0; n],
+            tok_z: if word_topics { vec![0; n] } else { Vec::new() },
         })
     }
 
@@ -101,6 +104,9 @@ impl TokenShard {
 
     /// Rebuilds the word-order copy of the topics.
     fn sync_word_order(&mut self) {
+        if self.tok_z.is_empty() {
+            return;
+        }
         for (t, &p) in self.tok_z.iter_mut().zip(&self.tok_pos) {
             *t = self.z[p as usize];
         }
@@ -171,13 +177,25 @@ impl TokenShard {
     /// The topic of the token at word-order index `i`.
     #[inline]
     pub fn topic(&self, i: usize) -> u16 {
-        self.tok_z[i]
+        match self.tok_z.get(i) {
+            Some(&t) => t,
+            None => self.z[self.tok_pos[i] as usize],
+        }
     }
 
     /// Sets the topic of the token at word-order index `i` and assignment position `pos`.
     #[inline]
     pub(crate) fn set_topic(&mut self, i: usize, pos: u32, topic: u16) {
-        self.tok_z[i] = topic;
+        if let Some(t) = self.tok_z.get_mut(i) {
+            *t = topic;
+        }
+        self.z[pos as usize] = topic;
+    }
+
+    /// Sets the topic at assignment position `pos`; only for shards without the word-order copy.
+    #[inline]
+    pub(crate) fn set_position_topic(&mut self, pos: u32, topic: u16) {
+        debug_assert!(self.tok_z.is_empty());
         self.z[pos as usize] = topic;
     }
 
@@ -192,7 +210,7 @@ impl TokenShard {
     pub fn for_each_word_topic(&self, mut f: impl FnMut(u32, u16)) {
         for (j, &w) in self.words.iter().enumerate() {
             for i in self.word_tokens(j) {
-                f(w, self.tok_z[i]);
+                f(w, self.topic(i));
             }
         }
     }
@@ -205,7 +223,10 @@ mod tests {
     #[test]
     fn groups_tokens_by_word_and_keeps_document_order() {
         let docs: Vec<Vec<u32>> = vec![vec![2, 0, 2], vec![], vec![1, 2]];
-        let s = TokenShard::build(docs.iter().map(|d| d.as_slice()), 4, |d| d.to_string()).unwrap();
+        let s = TokenShard::build(docs.iter().map(|d| d.as_slice()), 4, true, |d| {
+            d.to_string()
+        })
+        .unwrap();
         assert_eq!(s.num_docs(), 3);
         assert_eq!(s.num_tokens(), 5);
         assert_eq!(s.words(), &[0, 1, 2]);
@@ -220,7 +241,10 @@ mod tests {
     #[test]
     fn rejects_out_of_vocabulary_ids() {
         let docs: Vec<Vec<u32>> = vec![vec![0, 9]];
-        let e = TokenShard::build(docs.iter().map(|d| d.as_slice()), 4, |_| "doc-a".into()).err();
+        let e = TokenShard::build(docs.iter().map(|d| d.as_slice()), 4, true, |_| {
+            "doc-a".into()
+        })
+        .err();
         let msg = e.map(|e| e.to_string()).unwrap_or_default();
         assert!(msg.contains("doc-a") && msg.contains('9'), "{msg}");
     }

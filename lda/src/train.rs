@@ -157,11 +157,14 @@ impl Trainer {
                 corpus.vocab, config.hyper.vocab
             )));
         }
+        let word_topics = config.order == SampleOrder::Word;
         let mut workers = Vec::with_capacity(corpus.shards.len());
         let mut doc_ids = Vec::with_capacity(corpus.shards.len());
         for (s, shard) in corpus.shards.into_iter().enumerate() {
             let mut tokens =
-                TokenShard::build(shard.documents(), corpus.vocab, |d| shard.ids[d].clone())?;
+                TokenShard::build(shard.documents(), corpus.vocab, word_topics, |d| {
+                    shard.ids[d].clone()
+                })?;
             let ids = shard.ids;
             let rng = init(s, &mut tokens)?;
             workers.push(Worker::new(tokens, &config.hyper, config.mh_cycles, rng));

@@ -2,7 +2,7 @@
 //!
 //! Sampling word by word visits a scattered document for every token, and the document's counts
 //! and topics are then cache misses. Here the block's rows are all held in K-wide scratch rows and
-//! its tokens are sorted by position, so consecutive tokens share a document (its counts and
+//! its tokens are grouped by document, so consecutive tokens share a document (its counts and
 //! topics stay in cache) and the word side, a block of rows, is the part accessed at random.
 //! The chain for each token is the same kernel; only the order of tokens differs.
 
@@ -23,8 +23,13 @@ pub(crate) struct BlockScratch {
     touched: Vec<u32>,
     proposals: Vec<WordProposal>,
     nonzeros: Vec<(u32, i32)>,
-    /// (position in `z`, word-order index, word index in the block), sorted by position.
-    order: Vec<(u32, u32, u32)>,
+    /// The documents the block touches, ascending.
+    docs: Vec<u32>,
+    /// Per document: its token count in the block, then where its tokens end in `order`;
+    /// zero again between blocks.
+    doc_end: Vec<u32>,
+    /// (position in `z`, word index in the block), grouped by document in `docs` order.
+    order: Vec<(u32, u32)>,
 }
 
 impl Worker {
@@ -79,12 +84,8 @@ impl Worker {
                 &bs.stale[l * k..(l + 1) * k],
                 self.kernel.beta,
             );
-            for i in self.tokens.word_tokens(range.start + l) {
-                let (_, pos) = self.tokens.token(i);
-                bs.order.push((pos, i as u32, l as u32));
-            }
         }
-        bs.order.sort_unstable_by_key(|&(pos, _, _)| pos);
+        self.group_by_document(&mut bs, range.clone());
         if result.is_ok() {
             result = self.sample_in_order(&mut bs, range.start, k, totals);
         }
@@ -102,8 +103,49 @@ impl Worker {
             bs.cur[at] = 0;
             bs.stale[at] = 0;
         }
+        for &d in &bs.docs {
+            bs.doc_end[d as usize] = 0;
+        }
         self.block = bs;
         result
+    }
+
+    /// Counting sort of the block's tokens by document (tokens of a word come in document order,
+    /// those of the block do not): two sequential passes over the block's word-order arrays.
+    fn group_by_document(&self, bs: &mut BlockScratch, range: Range<usize>) {
+        if bs.doc_end.len() < self.tokens.num_docs() {
+            bs.doc_end.resize(self.tokens.num_docs(), 0);
+        }
+        bs.docs.clear();
+        let mut total = 0usize;
+        for j in range.clone() {
+            for i in self.tokens.word_tokens(j) {
+                let (d, _) = self.tokens.token(i);
+                let c = &mut bs.doc_end[d as usize];
+                if *c == 0 {
+                    bs.docs.push(d);
+                }
+                *c += 1;
+                total += 1;
+            }
+        }
+        bs.docs.sort_unstable();
+        let mut start = 0u32;
+        for &d in &bs.docs {
+            let c = bs.doc_end[d as usize];
+            bs.doc_end[d as usize] = start;
+            start += c;
+        }
+        bs.order.clear();
+        bs.order.resize(total, (0, 0));
+        for (l, j) in range.enumerate() {
+            for i in self.tokens.word_tokens(j) {
+                let (d, pos) = self.tokens.token(i);
+                let at = &mut bs.doc_end[d as usize];
+                bs.order[*at as usize] = (pos, l as u32);
+                *at += 1;
+            }
+        }
     }
 
     fn sample_in_order(
@@ -113,51 +155,52 @@ impl Worker {
         k: usize,
         totals: &mut [i64],
     ) -> Result<()> {
-        let mut doc = 0u32;
-        for &(pos, i, l) in &bs.order {
-            // Positions ascend, so the document only moves forward.
-            while self.tokens.doc_start(doc) + self.tokens.doc_len(doc) <= pos {
-                doc += 1;
-            }
-            let old = u32::from(self.tokens.topic(i as usize));
-            let (ko, base) = (old as usize, l as usize * k);
-            if bs.cur[base + ko] <= 0 || totals[ko] <= 0 || !self.doc_topics.decrement(doc, old) {
-                return Err(LdaError::Invariant(format!(
-                    "word {}, topic {old}: n_wk = {}, n_k = {} before removing a token assigned to it",
-                    self.tokens.words()[first + l as usize],
-                    bs.cur[base + ko],
-                    totals[ko]
-                )));
-            }
-            bs.cur[base + ko] -= 1;
-            totals[ko] -= 1;
-
+        let mut begin = 0usize;
+        for &doc in &bs.docs {
+            let end = bs.doc_end[doc as usize] as usize;
             let start = self.tokens.doc_start(doc) as usize;
             let len = self.tokens.doc_len(doc) as usize;
-            let view = View {
-                dt: &self.doc_topics,
-                doc,
-                cur: &bs.cur[base..base + k],
-                stale: &bs.stale[base..base + k],
-                totals,
-                doc_z: &self.tokens.assignments()[start..start + len],
-            };
-            let new = self
-                .kernel
-                .sample(&view, &bs.proposals[l as usize], old, old, &mut self.rng);
-
-            let kn = new as usize;
-            self.doc_topics.increment(doc, new);
-            bs.cur[base + kn] += 1;
-            totals[kn] += 1;
-            if new != old {
-                if bs.cur[base + kn] == 1 && bs.stale[base + kn] == 0 {
-                    bs.touched.push((base + kn) as u32);
+            for &(pos, l) in &bs.order[begin..end] {
+                let old = u32::from(self.tokens.assignments()[pos as usize]);
+                let (ko, base) = (old as usize, l as usize * k);
+                if bs.cur[base + ko] <= 0 || totals[ko] <= 0 || !self.doc_topics.decrement(doc, old)
+                {
+                    return Err(LdaError::Invariant(format!(
+                        "word {}, topic {old}: n_wk = {}, n_k = {} before removing a token assigned to it",
+                        self.tokens.words()[first + l as usize],
+                        bs.cur[base + ko],
+                        totals[ko]
+                    )));
                 }
-                self.total_deltas[ko] -= 1;
-                self.total_deltas[kn] += 1;
-                self.tokens.set_topic(i as usize, pos, new as u16);
+                bs.cur[base + ko] -= 1;
+                totals[ko] -= 1;
+
+                let view = View {
+                    dt: &self.doc_topics,
+                    doc,
+                    cur: &bs.cur[base..base + k],
+                    stale: &bs.stale[base..base + k],
+                    totals,
+                    doc_z: &self.tokens.assignments()[start..start + len],
+                };
+                let new =
+                    self.kernel
+                        .sample(&view, &bs.proposals[l as usize], old, old, &mut self.rng);
+
+                let kn = new as usize;
+                self.doc_topics.increment(doc, new);
+                bs.cur[base + kn] += 1;
+                totals[kn] += 1;
+                if new != old {
+                    if bs.cur[base + kn] == 1 && bs.stale[base + kn] == 0 {
+                        bs.touched.push((base + kn) as u32);
+                    }
+                    self.total_deltas[ko] -= 1;
+                    self.total_deltas[kn] += 1;
+                    self.tokens.set_position_topic(pos, new as u16);
+                }
             }
+            begin = end;
         }
         Ok(())
     }

@@ -116,10 +116,14 @@ impl LocalModel {
     }
 }
 
-fn worker_for(docs: &[Vec<u32>], h: &Hyper, cycles: u32, seed: u64) -> Worker {
-    let mut tokens = TokenShard::build(docs.iter().map(|d| d.as_slice()), h.vocab, |d| {
-        d.to_string()
-    })
+/// A worker over `docs`; `block == 0` samples word by word (and keeps word-order topics).
+fn worker_for(docs: &[Vec<u32>], h: &Hyper, cycles: u32, seed: u64, block: usize) -> Worker {
+    let mut tokens = TokenShard::build(
+        docs.iter().map(|d| d.as_slice()),
+        h.vocab,
+        block == 0,
+        |d| d.to_string(),
+    )
     .unwrap();
     let mut rng = stream(seed, 0);
     tokens.assign_uniform(h.topics, &mut rng);
@@ -146,7 +150,7 @@ proptest! {
         block in 0usize..6,
     ) {
         let h = Hyper { topics: k, vocab: 30, alpha: 0.1, beta: 0.01 };
-        let mut w = worker_for(&docs, &h, cycles, seed);
+        let mut w = worker_for(&docs, &h, cycles, seed, block);
         let mut m = LocalModel::from_worker(&w, 30, k as usize);
         let counts = word_counts(&docs, 30);
         let n: i64 = counts.iter().sum();
@@ -220,7 +224,7 @@ fn train_synthetic(
     block: usize,
 ) -> (f64, Vec<f64>) {
     let (k, vocab) = (h.topics as usize, h.vocab as usize);
-    let mut w = worker_for(docs, h, 2, seed);
+    let mut w = worker_for(docs, h, 2, seed, block);
     let mut m = LocalModel::from_worker(&w, vocab, k);
     let counts = word_counts(docs, vocab);
     let n: i64 = counts.iter().sum();
@@ -296,7 +300,7 @@ fn a_wrong_model_row_is_reported_not_sampled() {
         beta: 0.01,
     };
     let docs = vec![vec![0u32, 1, 2]];
-    let mut w = worker_for(&docs, &h, 2, 1);
+    let mut w = worker_for(&docs, &h, 2, 1, 0);
     let mut totals = vec![10i64; 4];
     let mut deltas = Deltas::default();
     // An empty row cannot hold the word's token: an invariant error, not a panic or a negative count.
