@@ -120,7 +120,7 @@ impl RowBlock {
                 let mut rows = Vec::with_capacity(offsets.len().saturating_sub(1));
                 for w in offsets.windows(2) {
                     let (a, b) = (w[0] as usize, w[1] as usize);
-                    if a > b {
+                    if a > b || b > cols.len() {
                         return None;
                     }
                     rows.push(Row::Sparse {
@@ -131,5 +131,31 @@ impl RowBlock {
                 Some(rows)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inconsistent_sparse_blocks_are_rejected_not_panicked_on() {
+        let bad = RowBlock::Sparse {
+            offsets: vec![0, 10, 2],
+            cols: vec![1, 2],
+            values: Values::I32(vec![1, 2]),
+        };
+        assert_eq!(bad.into_rows::<i32>(), None);
+        let bad = RowBlock::Sparse {
+            offsets: vec![0, 2],
+            cols: vec![1, 2],
+            values: Values::I64(vec![1, 2]),
+        };
+        assert_eq!(bad.into_rows::<i32>(), None);
+        let dense = RowBlock::Dense {
+            cols: 3,
+            values: Values::F32(vec![1.0; 4]),
+        };
+        assert_eq!(dense.into_rows::<f32>(), None);
     }
 }
