@@ -4,7 +4,8 @@
 //! * [`conditional`]: the exact collapsed conditional every step targets.
 //! * [`alias`], [`mh`]: Vose alias tables, the word proposal and the MH kernel.
 //! * [`tokens`], [`doc_topics`]: a worker's tokens grouped by word, and its per-document counts.
-//! * [`sampler`]: sampling all tokens of one word against its pulled row.
+//! * [`sampler`]: sampling a vocabulary block against its pulled rows, in document order
+//!   (default) or word by word.
 //! * [`model`], [`train`], [`corpus`]: n_wk and n_k on ps-core, the pipelined iteration driver and
 //!   corpus loading.
 //! * [`checkpoint`], [`export`], [`topics`]: checkpoints, the model directory and reading it back.

@@ -38,8 +38,9 @@ pub enum SampleOrder {
 }
 
 /// Largest block of a thread in row elements (words × K) in document order: the block's rows
-/// are held in two scratch arrays of this many counts.
-pub const BLOCK_CELLS: usize = 1 << 21;
+/// are held in two scratch arrays of this many counts (2 MB together, about a core's L2 cache;
+/// larger blocks made the rows of rare words cache misses, smaller ones add document passes).
+pub const BLOCK_CELLS: usize = 1 << 18;
 
 /// Settings of a training run.
 #[derive(Debug, Clone)]
