@@ -10,17 +10,26 @@ pub struct Partitioner {
     shards: u64,
     /// Rows per shard for range partitioning (the last shard may hold fewer).
     chunk: u64,
+    /// log2(shards) when cyclic over a power-of-two number of shards (one shard included): the
+    /// per-element mapping on the push path is then a mask and a shift instead of two divisions.
+    cyclic_shift: Option<u32>,
 }
 
 impl Partitioner {
     pub fn new(kind: PartitionerKind, rows: u64, shards: usize) -> Self {
         let shards = shards.max(1) as u64;
         let chunk = rows.div_ceil(shards).max(1);
+        let single_range = kind == PartitionerKind::Range && shards == 1;
+        let cyclic_shift = (kind == PartitionerKind::Cyclic || single_range)
+            .then_some(shards)
+            .filter(|s| s.is_power_of_two())
+            .map(u64::trailing_zeros);
         Partitioner {
             kind,
             rows,
             shards,
             chunk,
+            cyclic_shift,
         }
     }
 
@@ -31,6 +40,9 @@ impl Partitioner {
     /// The shard holding global row `row` (`row < rows`).
     #[inline]
     pub fn shard_of(&self, row: u64) -> usize {
+        if let Some(shift) = self.cyclic_shift {
+            return (row & ((1u64 << shift) - 1)) as usize;
+        }
         match self.kind {
             PartitionerKind::Range => (row / self.chunk) as usize,
             PartitionerKind::Cyclic => (row % self.shards) as usize,
@@ -40,6 +52,9 @@ impl Partitioner {
     /// The index of global row `row` within its shard.
     #[inline]
     pub fn local_row(&self, row: u64) -> u64 {
+        if let Some(shift) = self.cyclic_shift {
+            return row >> shift;
+        }
         match self.kind {
             PartitionerKind::Range => row % self.chunk,
             PartitionerKind::Cyclic => row / self.shards,
@@ -49,6 +64,9 @@ impl Partitioner {
     /// The global row of `local` on `shard`.
     #[inline]
     pub fn global_row(&self, shard: usize, local: u64) -> u64 {
+        if let Some(shift) = self.cyclic_shift {
+            return (local << shift) | shard as u64;
+        }
         match self.kind {
             PartitionerKind::Range => shard as u64 * self.chunk + local,
             PartitionerKind::Cyclic => local * self.shards + shard as u64,

@@ -60,6 +60,10 @@ pub struct PsBenchArgs {
     /// Server process counts to run the gRPC path with.
     #[arg(long, value_delimiter = ',', default_value = "1,3")]
     pub servers: Vec<usize>,
+    /// In-process shard counts to run the embedded path with (`glint-lda train` uses one shard
+    /// per sampler thread).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub inproc_shards: Vec<usize>,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -101,18 +105,20 @@ fn bench_ps(a: PsBenchArgs) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     let mut results = Vec::new();
 
-    eprintln!("in-process ...");
-    let cluster = EmbeddedCluster::start(1, ClusterConfig::default())
-        .context("starting the embedded cluster")?;
-    results.push(rt.block_on(measure(
-        "in-process, 1 shard".into(),
-        0,
-        cluster.client(),
-        &a,
-        &batches,
-        &pull,
-        None,
-    ))?);
+    for &shards in &a.inproc_shards {
+        eprintln!("in-process, {shards} shard(s) ...");
+        let cluster = EmbeddedCluster::start(shards, ClusterConfig::default())
+            .context("starting the embedded cluster")?;
+        results.push(rt.block_on(measure(
+            format!("in-process, {shards} shard(s)"),
+            0,
+            cluster.client(),
+            &a,
+            &batches,
+            &pull,
+            None,
+        ))?);
+    }
 
     for &n in &a.servers {
         eprintln!("gRPC, {n} server processes ...");
