@@ -104,7 +104,9 @@ fn invariance_p(
         step(&mut st, &mut rng);
         hist[st.topic as usize] += 1;
     }
-    chi_square_p(&hist, &p)
+    let p_value = chi_square_p(&hist, &p);
+    eprintln!("chi-square over {draws} chains: p = {p_value:.4}");
+    p_value
 }
 
 const DRAWS: usize = 200_000;
@@ -185,6 +187,7 @@ fn full_cycles_converge_to_the_conditional_from_any_start() {
         hist[k.sample(&t, &q, OLD, 1, &mut rng) as usize] += 1;
     }
     let p = chi_square_p(&hist, &p_exact);
+    eprintln!("30 cycles from topic 1: chi-square p = {p:.4}");
     assert!(p > 1e-3, "p = {p}, {hist:?} vs {p_exact:?}");
 }
 
