@@ -108,6 +108,8 @@ pub struct WordProposal {
     table: AliasTable,
     /// Sparse form: outcome index → topic.
     topics: Vec<u32>,
+    /// Dense form: the weights ñ_wk + β being tabled.
+    weights: Vec<f64>,
     dense: bool,
     /// Σ_k ñ_wk, the mass of the count part (sparse form).
     count_mass: f64,
@@ -121,15 +123,19 @@ impl WordProposal {
         Self::default()
     }
 
-    /// Builds the proposal from the word's non-zero counts `(topic, ñ_wk)` (topics distinct, counts
-    /// positive) and its dense counts `stale` (length K, the same values, zero elsewhere).
-    pub fn build(&mut self, nonzeros: &[(u32, i32)], stale: &[i32], beta: f64) {
-        let k = stale.len();
+    /// Builds the proposal over `k` topics from the word's non-zero counts `(topic, ñ_wk)`
+    /// (topics distinct and below `k`, counts positive).
+    pub fn build(&mut self, nonzeros: &[(u32, i32)], k: usize, beta: f64) {
         self.k = k as u32;
         self.dense = nonzeros.len() * DENSE_FRACTION >= k;
         if self.dense {
             self.topics.clear();
-            self.table.build(stale.iter().map(|&c| f64::from(c) + beta));
+            self.weights.clear();
+            self.weights.resize(k, beta);
+            for &(t, c) in nonzeros {
+                self.weights[t as usize] += f64::from(c);
+            }
+            self.table.build(self.weights.iter().copied());
         } else {
             self.topics.clear();
             self.topics.extend(nonzeros.iter().map(|&(t, _)| t));
@@ -215,7 +221,7 @@ mod tests {
                 stale[t as usize] = c;
             }
             let mut q = WordProposal::new();
-            q.build(&nonzeros, &stale, beta);
+            q.build(&nonzeros, stale.len(), beta);
             let expected: Vec<f64> = stale.iter().map(|&c| f64::from(c) + beta).collect();
             let mut rng = stream(13, 0);
             let h = histogram(k, 300_000, || q.sample(&mut rng));
@@ -229,7 +235,7 @@ mod tests {
         let mut stale = vec![0i32; 100];
         stale[3] = 2;
         let mut q = WordProposal::new();
-        q.build(&[(3, 2)], &stale, 0.01);
+        q.build(&[(3, 2)], stale.len(), 0.01);
         assert!(!q.is_dense());
         let mut rng = stream(14, 0);
         let h = histogram(100, 100_000, || q.sample(&mut rng));

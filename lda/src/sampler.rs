@@ -62,6 +62,42 @@ pub struct Worker {
     block: doc_order::BlockScratch,
 }
 
+/// The counts one token's chain reads, the word's row as (current, stale) pairs.
+struct PairView<'a> {
+    dt: &'a DocTopics,
+    doc: u32,
+    row: &'a [[i32; 2]],
+    totals: &'a [i64],
+    doc_z: &'a [u16],
+}
+
+impl TokenCounts for PairView<'_> {
+    #[inline(always)]
+    fn doc(&self, k: u32) -> u32 {
+        self.dt.get(self.doc, k)
+    }
+    #[inline(always)]
+    fn word(&self, k: u32) -> i32 {
+        self.row[k as usize][0]
+    }
+    #[inline(always)]
+    fn stale_word(&self, k: u32) -> i32 {
+        self.row[k as usize][1]
+    }
+    #[inline(always)]
+    fn total(&self, k: u32) -> i64 {
+        self.totals[k as usize]
+    }
+    #[inline(always)]
+    fn doc_len(&self) -> u32 {
+        self.doc_z.len() as u32
+    }
+    #[inline(always)]
+    fn doc_token_topic(&self, j: u32) -> u32 {
+        u32::from(self.doc_z[j as usize])
+    }
+}
+
 /// The counts one token's chain reads.
 struct View<'a> {
     dt: &'a DocTopics,
@@ -167,7 +203,8 @@ impl Worker {
                 sc.touched.push(k);
             }
         }
-        sc.proposal.build(&sc.nonzeros, &sc.stale, self.kernel.beta);
+        sc.proposal
+            .build(&sc.nonzeros, sc.stale.len(), self.kernel.beta);
 
         let result = self.sample_tokens(j, word, totals);
 

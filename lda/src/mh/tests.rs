@@ -70,7 +70,7 @@ fn proposal(stale: &[i32], beta: f64) -> WordProposal {
         .map(|(k, &c)| (k as u32, c))
         .collect();
     let mut q = WordProposal::new();
-    q.build(&nz, stale, beta);
+    q.build(&nz, stale.len(), beta);
     q
 }
 

@@ -8,17 +8,16 @@
 
 use std::ops::Range;
 
-use super::{Deltas, View, Worker};
+use super::{Deltas, PairView, Worker};
 use crate::alias::WordProposal;
 use crate::error::{LdaError, Result};
 
 /// Reusable buffers of block sampling.
 #[derive(Debug, Default)]
 pub(crate) struct BlockScratch {
-    /// n_wk of the block's words, row `l` at `l * K`.
-    cur: Vec<i32>,
-    /// ñ_wk: the pulled rows the proposals were built from.
-    stale: Vec<i32>,
+    /// (n_wk, ñ_wk) of the block's words, row `l` at `l * K`: the current count beside the
+    /// pulled one the proposal was built from, so a lookup of both is one cache line.
+    rows: Vec<[i32; 2]>,
     /// Flat indices where `cur` or `stale` may be non-zero (may repeat).
     touched: Vec<u32>,
     proposals: Vec<WordProposal>,
@@ -50,9 +49,8 @@ impl Worker {
         let k = self.scratch.cur.len();
         let words = range.len();
         let mut bs = std::mem::take(&mut self.block);
-        if bs.cur.len() < words * k {
-            bs.cur.resize(words * k, 0);
-            bs.stale.resize(words * k, 0);
+        if bs.rows.len() < words * k {
+            bs.rows.resize(words * k, [0, 0]);
         }
         if bs.proposals.len() < words {
             bs.proposals.resize_with(words, WordProposal::new);
@@ -75,15 +73,10 @@ impl Worker {
                 }
                 let at = l * k + t as usize;
                 bs.nonzeros.push((t, c));
-                bs.cur[at] = c;
-                bs.stale[at] = c;
+                bs.rows[at] = [c, c];
                 bs.touched.push(at as u32);
             }
-            bs.proposals[l].build(
-                &bs.nonzeros,
-                &bs.stale[l * k..(l + 1) * k],
-                self.kernel.beta,
-            );
+            bs.proposals[l].build(&bs.nonzeros, k, self.kernel.beta);
         }
         self.group_by_document(&mut bs, range.clone());
         if result.is_ok() {
@@ -92,7 +85,8 @@ impl Worker {
         // Emit deltas and clear the scratch rows, also after an error.
         for &at in &bs.touched {
             let at = at as usize;
-            let d = bs.cur[at] - bs.stale[at];
+            let [cur, stale] = bs.rows[at];
+            let d = cur - stale;
             if d != 0 {
                 deltas
                     .rows
@@ -100,8 +94,7 @@ impl Worker {
                 deltas.cols.push((at % k) as u32);
                 deltas.values.push(d);
             }
-            bs.cur[at] = 0;
-            bs.stale[at] = 0;
+            bs.rows[at] = [0, 0];
         }
         for &d in &bs.docs {
             bs.doc_end[d as usize] = 0;
@@ -163,23 +156,24 @@ impl Worker {
             for &(pos, l) in &bs.order[begin..end] {
                 let old = u32::from(self.tokens.assignments()[pos as usize]);
                 let (ko, base) = (old as usize, l as usize * k);
-                if bs.cur[base + ko] <= 0 || totals[ko] <= 0 || !self.doc_topics.decrement(doc, old)
+                if bs.rows[base + ko][0] <= 0
+                    || totals[ko] <= 0
+                    || !self.doc_topics.decrement(doc, old)
                 {
                     return Err(LdaError::Invariant(format!(
                         "word {}, topic {old}: n_wk = {}, n_k = {} before removing a token assigned to it",
                         self.tokens.words()[first + l as usize],
-                        bs.cur[base + ko],
+                        bs.rows[base + ko][0],
                         totals[ko]
                     )));
                 }
-                bs.cur[base + ko] -= 1;
+                bs.rows[base + ko][0] -= 1;
                 totals[ko] -= 1;
 
-                let view = View {
+                let view = PairView {
                     dt: &self.doc_topics,
                     doc,
-                    cur: &bs.cur[base..base + k],
-                    stale: &bs.stale[base..base + k],
+                    row: &bs.rows[base..base + k],
                     totals,
                     doc_z: &self.tokens.assignments()[start..start + len],
                 };
@@ -189,10 +183,10 @@ impl Worker {
 
                 let kn = new as usize;
                 self.doc_topics.increment(doc, new);
-                bs.cur[base + kn] += 1;
+                bs.rows[base + kn][0] += 1;
                 totals[kn] += 1;
                 if new != old {
-                    if bs.cur[base + kn] == 1 && bs.stale[base + kn] == 0 {
+                    if bs.rows[base + kn] == [1, 0] {
                         bs.touched.push((base + kn) as u32);
                     }
                     self.total_deltas[ko] -= 1;
