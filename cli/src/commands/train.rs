@@ -46,7 +46,7 @@ pub struct TrainArgs {
     /// Model directory to write.
     #[arg(long)]
     pub out: PathBuf,
-    /// Write a checkpoint every N iterations (0: only none).
+    /// Write a checkpoint every N iterations (0: no checkpoints).
     #[arg(long, default_value_t = 0)]
     pub checkpoint_every: u32,
     /// Continue from the checkpoint in the model directory.
