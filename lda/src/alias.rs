@@ -1,8 +1,8 @@
 //! Vose alias tables: O(n) to build, O(1) to draw, and the word proposal built from them.
 //!
-//! The word proposal is q_w(k) ∝ ñ_wk + β, where ñ_wk are the word's topic counts *when the table
-//! was built* (a stale snapshot; the Metropolis-Hastings acceptance corrects for it, see `mh`).
-//! It deliberately leaves out the 1/(n_k + Vβ) factor of the conditional: that factor is applied
+//! The word proposal's table holds e_wk + β, where e_wk is the share of word w's counts that is not
+//! the sampling worker's own tokens (fixed while a block is sampled; the worker's own tokens are
+//! proposed from their current topics, see `mh`). It deliberately leaves out the 1/(n_k + Vβ) factor of the conditional: that factor is applied
 //! in the acceptance ratio instead, which keeps the smoothing part of the proposal uniform and so
 //! lets rare words use a table over their non-zero topics only:
 //!
@@ -115,6 +115,8 @@ pub struct WordProposal {
     count_mass: f64,
     /// Kβ, the mass of the uniform part (sparse form).
     smooth_mass: f64,
+    /// Σ_k (ñ_wk + β), the unnormalised mass of the whole proposal.
+    mass: f64,
     k: u32,
 }
 
@@ -136,14 +138,22 @@ impl WordProposal {
                 self.weights[t as usize] += f64::from(c);
             }
             self.table.build(self.weights.iter().copied());
+            self.mass = self.weights.iter().sum();
         } else {
             self.topics.clear();
             self.topics.extend(nonzeros.iter().map(|&(t, _)| t));
             self.count_mass = nonzeros.iter().map(|&(_, c)| f64::from(c)).sum();
             self.smooth_mass = k as f64 * beta;
+            self.mass = self.count_mass + self.smooth_mass;
             self.table
                 .build(nonzeros.iter().map(|&(_, c)| f64::from(c)));
         }
+    }
+
+    /// Σ_k (ñ_wk + β): the weight of the table against other parts of a mixture.
+    #[inline]
+    pub fn mass(&self) -> f64 {
+        self.mass
     }
 
     /// Whether the dense (all-K) form is in use.

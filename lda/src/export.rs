@@ -148,6 +148,65 @@ impl Trainer {
         Ok(c)
     }
 
+    /// φ row by row from the pulled counts, φ_kw = (n_wk + β)/(n_k + Vβ).
+    fn phi_rows(
+        &self,
+        counts: &SparseCounts,
+        totals: &[i64],
+        mut emit: impl FnMut(&[f64]) -> Result<()>,
+    ) -> Result<()> {
+        let h = self.config.hyper;
+        let (k, v) = (h.topics as usize, h.vocab as usize);
+        // Group the word-major counts by topic first (counting sort).
+        let mut start = vec![0usize; k + 1];
+        for &t in &counts.topics {
+            start[t as usize + 1] += 1;
+        }
+        for t in 0..k {
+            start[t + 1] += start[t];
+        }
+        let mut fill = start.clone();
+        let mut by_topic = vec![(0u32, 0i32); counts.words.len()];
+        for i in 0..counts.words.len() {
+            let t = counts.topics[i] as usize;
+            by_topic[fill[t]] = (counts.words[i], counts.counts[i]);
+            fill[t] += 1;
+        }
+        let mut row = vec![0.0f64; v];
+        for t in 0..k {
+            let denom = totals[t] as f64 + h.vbeta();
+            row.iter_mut().for_each(|x| *x = h.beta / denom);
+            for &(word, n) in &by_topic[start[t]..start[t + 1]] {
+                row[word as usize] = (f64::from(n) + h.beta) / denom;
+            }
+            emit(&row)?;
+        }
+        Ok(())
+    }
+
+    /// The current φ (K × V, row-major), pulled from the parameter server.
+    pub fn phi(&self) -> Result<Vec<f64>> {
+        let h = self.config.hyper;
+        let counts = self.pull_counts()?;
+        let totals = self.handle.block_on(self.model.pull_totals())?;
+        let mut phi = Vec::with_capacity(h.topics as usize * h.vocab as usize);
+        self.phi_rows(&counts, &totals, |row| {
+            phi.extend_from_slice(row);
+            Ok(())
+        })?;
+        Ok(phi)
+    }
+
+    /// The term of each word id, as `vocab.txt` writes them (the id itself when unknown).
+    pub fn vocabulary(&self) -> Vec<String> {
+        (0..self.config.hyper.vocab as usize)
+            .map(|j| match self.terms.get(j).filter(|t| !t.is_empty()) {
+                Some(t) => t.clone(),
+                None => j.to_string(),
+            })
+            .collect()
+    }
+
     /// Writes the model directory (see the module documentation).
     pub fn export(&self, dir: &Path) -> Result<()> {
         fs::create_dir_all(dir).map_err(|e| LdaError::io(dir, e))?;
@@ -191,33 +250,10 @@ impl Trainer {
             out.flush().map_err(|e| LdaError::io(tmp, e))
         })?;
 
-        // φ row by row: group the word-major counts by topic first (counting sort).
-        let mut start = vec![0usize; k + 1];
-        for &t in &counts.topics {
-            start[t as usize + 1] += 1;
-        }
-        for t in 0..k {
-            start[t + 1] += start[t];
-        }
-        let mut fill = start.clone();
-        let mut by_topic = vec![(0u32, 0i32); counts.words.len()];
-        for i in 0..counts.words.len() {
-            let t = counts.topics[i] as usize;
-            by_topic[fill[t]] = (counts.words[i], counts.counts[i]);
-            fill[t] += 1;
-        }
         let phi_path = dir.join(PHI_FILE);
         write_atomic(&phi_path, |tmp| {
             let mut w = datasets::npy::NpyWriter::create(tmp, k, v)?;
-            let mut row = vec![0.0f64; v];
-            for t in 0..k {
-                let denom = totals[t] as f64 + h.vbeta();
-                row.iter_mut().for_each(|x| *x = h.beta / denom);
-                for &(word, n) in &by_topic[start[t]..start[t + 1]] {
-                    row[word as usize] = (f64::from(n) + h.beta) / denom;
-                }
-                w.write_row(&row)?;
-            }
+            self.phi_rows(&counts, &totals, |row| Ok(w.write_row(row)?))?;
             w.finish()?;
             Ok(())
         })?;

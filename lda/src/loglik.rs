@@ -40,8 +40,9 @@ pub fn doc_part(h: &Hyper, tokens: &TokenShard, dt: &DocTopics) -> f64 {
     ll
 }
 
-/// Per-token perplexity of the joint: exp(−log p(w, z) / N).
-pub fn perplexity(loglik: f64, tokens: u64) -> f64 {
+/// Per-token perplexity of the collapsed joint, exp(−log p(w, z) / N): a training diagnostic, not
+/// a predictive perplexity (held-out perplexity is `evaluation::held_out_perplexity`).
+pub fn joint_perplexity(loglik: f64, tokens: u64) -> f64 {
     if tokens == 0 {
         f64::NAN
     } else {

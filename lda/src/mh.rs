@@ -1,20 +1,44 @@
-//! The Metropolis-Hastings kernel of LightLDA for one token: cycles of a word-proposal step and a
-//! doc-proposal step, each accepted with the exact ratio of target and proposal.
+//! The Metropolis-Hastings kernel for one token: cycles of a word-proposal step and a
+//! doc-proposal step, each accepted with the exact ratio of target and proposal, and each leaving
+//! the exact conditional invariant *whatever the token's current topic is*.
 //!
-//! Target π(k) = (n_dk + α)(n_wk + β)/(n_k + Vβ), all counts with the current token left out.
-//! Both proposals are independence proposals (they do not depend on the chain's state s), so a
-//! move s → t is accepted with probability min(1, π(t) q(s) / (π(s) q(t))):
+//! # Target
+//! π(k) = p(z_i = k | z_-i, w) ∝ (n_dk + α)(n_wk + β)/(n_k + Vβ), every count with token i left
+//! out (written n^-i below; the token sits at its stored topic z₀, which is also where its chain
+//! starts).
 //!
-//! * word proposal q_w(k) ∝ ñ_wk + β, where ñ_wk is the snapshot the alias table was built from
-//!   (it may be stale: other tokens of the word moved since, other workers pushed since). So
-//!   π(t)q(s)/(π(s)q(t)) = (n_dt+α)(n_wt+β)(n_s+Vβ)(ñ_ws+β) / ((n_ds+α)(n_ws+β)(n_t+Vβ)(ñ_wt+β)).
-//! * doc proposal: with probability N_d/(N_d+Kα) the topic of a uniformly chosen token of the
-//!   document (whose stored topics still include this token's old topic z₀), else a uniform
-//!   topic. So q_d(k) ∝ n_dk + [k = z₀] + α with n_dk excluding the token, and the ratio is
-//!   (n_dt+α)(n_wt+β)(n_s+Vβ)(n_ds+[s=z₀]+α) / ((n_ds+α)(n_ws+β)(n_t+Vβ)(n_dt+[t=z₀]+α)),
-//!   in which the doc factors cancel except at z₀: no document lookup is needed.
+//! # Why the proposals must not see the token itself
+//! A Metropolis-Hastings step with proposal q leaves π invariant when q does not depend on the
+//! chain's state. LightLDA's proposals do: the word table is built from a row that still holds the
+//! token at z₀, and the doc proposal picks among the document's topics, one of which is z₀. Since
+//! z₀ is the chain's start, a correction factor computed for that z₀ makes each step exact only
+//! for a z₀ fixed independently of the start, which it is not: Σ_{z₀} π(z₀) P_{z₀}(z₀, ·) ≠ π.
 //!
-//! Ratios are compared by cross-multiplication: no division in the loop.
+//! Here both proposals are mixtures of "stay where you are" (with a probability that does not
+//! depend on z₀) and a proposal built from z_-i only:
+//!
+//! * **doc proposal**: draw x uniformly in [0, N_d + Kα). If x < N_d it names a slot j of the
+//!   document: the token's own slot is a no-op (probability 1/(N_d + Kα), a constant); any other
+//!   slot proposes its *current* topic. Otherwise a uniform topic. So, off the no-op,
+//!   q_d(k) ∝ n^-i_dk + α, exactly the target's doc factor: the acceptance ratio is
+//!   (n_wt+β)(n_s+Vβ) / ((n_ws+β)(n_t+Vβ)).
+//! * **word proposal**: n^-i_wk as this worker knows it is e_wk + o^-i_wk, where o_wk counts the
+//!   worker's own tokens of word w at their *current* topics and e_wk = (pulled row) − (own tokens
+//!   at pull time) is everybody else's share, fixed while the block is sampled. Draw x uniformly in
+//!   [0, N_own + E + Kβ) (E = Σ_k e_wk). If x < N_own it names one of the worker's tokens of w:
+//!   the token's own slot is a no-op (a constant probability again), another token proposes its
+//!   current topic. Otherwise draw from the alias table of e_wk + β. Off the no-op,
+//!   q_w(k) ∝ o^-i_wk + e_wk + β = n^-i_wk + β, the target's word factor, and the acceptance
+//!   ratio is (n_dt+α)(n_s+Vβ) / ((n_ds+α)(n_t+Vβ)).
+//!
+//! A kernel "stay with probability p, else MH with q" leaves π invariant when p is a constant and
+//! q is independent of the state, so each step, the cycle and the token's update are exact. With
+//! one sampler thread the whole training path is an exact Gibbs-equivalent chain on p(z | w) (the
+//! enumeration test of `train` checks it); with several, other threads' shares e_wk and n_k are as
+//! fresh as the last pull (see `train`).
+//!
+//! Ratios are compared by cross-multiplication: no division in the loop. Each accepted move looks
+//! up only the factors the next step needs, and only when it needs them.
 
 use rand_xoshiro::rand_core::Rng;
 
@@ -22,21 +46,27 @@ use crate::alias::WordProposal;
 use crate::conditional::Hyper;
 use crate::rng::{below, unit};
 
-/// The counts the kernel reads for one token (its document d, its word w), all with the token
-/// itself left out, plus the document's stored topics for the doc proposal.
+/// The counts and topics the kernel reads for one token (its document d, its word w). Counts
+/// leave the token out; topic lists include it at its own slot.
 pub trait TokenCounts {
     /// n_dk, token excluded.
     fn doc(&self, k: u32) -> u32;
-    /// n_wk, token excluded.
+    /// n_wk, token excluded: the worker's current view (pulled row plus its own moves).
     fn word(&self, k: u32) -> i32;
-    /// ñ_wk: the counts the word proposal was built from.
-    fn stale_word(&self, k: u32) -> i32;
     /// n_k, token excluded.
     fn total(&self, k: u32) -> i64;
     /// N_d, the document's length including the token.
     fn doc_len(&self) -> u32;
-    /// The stored topic of the document's `j`-th token (for this token: its old topic z₀).
+    /// The current topic of the document's `j`-th token.
     fn doc_token_topic(&self, j: u32) -> u32;
+    /// The token's own slot among its document's tokens.
+    fn doc_slot(&self) -> u32;
+    /// The number of this worker's tokens of word w, the token included.
+    fn word_len(&self) -> u32;
+    /// The current topic of this worker's `r`-th token of word w.
+    fn word_token_topic(&self, r: u32) -> u32;
+    /// The token's own slot among the worker's tokens of w.
+    fn word_slot(&self) -> u32;
 }
 
 /// Constants of the kernel, computed once per run.
@@ -49,6 +79,9 @@ pub struct Kernel {
     pub topics: u32,
     /// Number of (word step, doc step) cycles per token.
     pub cycles: u32,
+    /// Negative control for the tests: proposals that see the token at z₀ (LightLDA's flaw).
+    #[cfg(test)]
+    pub(crate) count_own_token: bool,
 }
 
 impl Kernel {
@@ -60,30 +93,44 @@ impl Kernel {
             kalpha: h.kalpha(),
             topics: h.topics,
             cycles,
+            #[cfg(test)]
+            count_own_token: false,
         }
     }
 
-    /// Runs the chain for one token from state `start`; `old` is the token's stored topic z₀
-    /// (the doc proposal sees it). Returns the new topic.
+    /// Whether a proposal that named the token's own slot is a no-op (always, but in the
+    /// negative-control kernel of the tests).
+    #[inline(always)]
+    fn skips_own_slot(&self) -> bool {
+        #[cfg(test)]
+        {
+            !self.count_own_token
+        }
+        #[cfg(not(test))]
+        {
+            true
+        }
+    }
+
+    /// Runs the chain for one token from its stored topic `start` (z₀); returns the new topic.
+    /// `q` is the alias table of everybody else's share e_wk + β (see the module documentation).
     #[inline]
     pub fn sample<C: TokenCounts, R: Rng>(
         &self,
         c: &C,
         q: &WordProposal,
-        old: u32,
         start: u32,
         rng: &mut R,
     ) -> u32 {
         let mut st = self.state(c, start);
-        let e_old = self.doc_correction(c, old);
         for _ in 0..self.cycles {
             self.word_step(c, q, &mut st, rng);
-            self.doc_step(c, old, e_old, &mut st, rng);
+            self.doc_step(c, &mut st, rng);
         }
         st.topic
     }
 
-    /// The chain's state at topic `k`, its doc factor looked up.
+    /// The chain's state at topic `k`, its factors looked up.
     #[inline]
     pub fn state<C: TokenCounts>(&self, c: &C, k: u32) -> ChainState {
         ChainState {
@@ -94,15 +141,7 @@ impl Kernel {
         }
     }
 
-    /// e(z₀) = (n_dz₀ + 1 + α)/(n_dz₀ + α): the doc proposal's weight over the target's doc factor
-    /// at the token's old topic (it is 1 at every other topic).
-    #[inline]
-    pub fn doc_correction<C: TokenCounts>(&self, c: &C, old: u32) -> f64 {
-        let d = f64::from(c.doc(old)) + self.alpha;
-        (d + 1.0) / d
-    }
-
-    /// One Metropolis-Hastings step with the word proposal.
+    /// One Metropolis-Hastings step with the word proposal q_w(k) ∝ n^-i_wk + β.
     #[inline(always)]
     pub fn word_step<C: TokenCounts, R: Rng>(
         &self,
@@ -111,50 +150,60 @@ impl Kernel {
         st: &mut ChainState,
         rng: &mut R,
     ) {
-        let t = q.sample(rng);
+        let own = c.word_len();
+        let x = unit(rng) * (f64::from(own) + q.mass());
+        let t = if x < f64::from(own) {
+            let r = (x as u32).min(own - 1);
+            if r == c.word_slot() && self.skips_own_slot() {
+                return;
+            }
+            c.word_token_topic(r)
+        } else {
+            q.sample(rng)
+        };
         if t == st.topic {
             return;
         }
         if st.doc.is_nan() {
             st.doc = f64::from(c.doc(st.topic)) + self.alpha;
         }
-        let cand = self.state(c, t);
-        let qs = f64::from(c.stale_word(st.topic)) + self.beta;
-        let qt = f64::from(c.stale_word(t)) + self.beta;
-        if unit(rng) * (st.doc * st.word * cand.total * qt) < cand.doc * cand.word * st.total * qs {
-            *st = cand;
+        let dt = f64::from(c.doc(t)) + self.alpha;
+        let tt = c.total(t) as f64 + self.vbeta;
+        if unit(rng) * (st.doc * tt) < dt * st.total {
+            // The word factor of the new state is looked up only if a doc step needs it.
+            *st = ChainState {
+                topic: t,
+                doc: dt,
+                word: f64::NAN,
+                total: tt,
+            };
         }
     }
 
-    /// One Metropolis-Hastings step with the doc proposal; `old` is the token's stored topic and
-    /// `e_old` its [`Kernel::doc_correction`]. The target's doc factor n_dk + α cancels against the
-    /// proposal's n_dk + [k = z₀] + α except at z₀, so this step needs no document lookup:
-    /// the ratio is (n_wt+β)(n_s+Vβ)e(s) / ((n_ws+β)(n_t+Vβ)e(t)).
+    /// One Metropolis-Hastings step with the doc proposal q_d(k) ∝ n^-i_dk + α.
     #[inline(always)]
-    pub fn doc_step<C: TokenCounts, R: Rng>(
-        &self,
-        c: &C,
-        old: u32,
-        e_old: f64,
-        st: &mut ChainState,
-        rng: &mut R,
-    ) {
+    pub fn doc_step<C: TokenCounts, R: Rng>(&self, c: &C, st: &mut ChainState, rng: &mut R) {
         let len = c.doc_len();
         let n_d = f64::from(len);
         let x = unit(rng) * (n_d + self.kalpha);
         let t = if x < n_d {
-            c.doc_token_topic((x as u32).min(len - 1))
+            let j = (x as u32).min(len - 1);
+            if j == c.doc_slot() && self.skips_own_slot() {
+                return;
+            }
+            c.doc_token_topic(j)
         } else {
             below(rng, self.topics)
         };
         if t == st.topic {
             return;
         }
+        if st.word.is_nan() {
+            st.word = f64::from(c.word(st.topic)) + self.beta;
+        }
         let wt = f64::from(c.word(t)) + self.beta;
         let tt = c.total(t) as f64 + self.vbeta;
-        let es = if st.topic == old { e_old } else { 1.0 };
-        let et = if t == old { e_old } else { 1.0 };
-        if unit(rng) * (st.word * tt * et) < wt * st.total * es {
+        if unit(rng) * (st.word * tt) < wt * st.total {
             // The doc factor of the new state is looked up only if a word step needs it.
             *st = ChainState {
                 topic: t,
@@ -172,7 +221,7 @@ pub struct ChainState {
     pub topic: u32,
     /// n_dk + α, or NaN when not looked up yet.
     pub doc: f64,
-    /// n_wk + β
+    /// n_wk + β, or NaN when not looked up yet.
     pub word: f64,
     /// n_k + Vβ
     pub total: f64,

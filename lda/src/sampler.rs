@@ -41,11 +41,17 @@ impl Deltas {
 struct Scratch {
     /// Current n_wk of the word being sampled (pulled value + this worker's moves).
     cur: Vec<i32>,
-    /// ñ_wk: the pulled value the proposal was built from.
+    /// ñ_wk: the pulled value (deltas are `cur - stale`).
     stale: Vec<i32>,
+    /// Zeroed K-wide scratch of [`external_share`].
+    ext: Vec<i32>,
+    /// Current topics of the word's tokens, in word order.
+    word_z: Vec<u16>,
     /// Topics where `cur` or `stale` may be non-zero (may repeat).
     touched: Vec<u32>,
     nonzeros: Vec<(u32, i32)>,
+    /// e_wk as non-zeros (see [`external_share`]).
+    ext_nonzeros: Vec<(u32, i32)>,
     proposal: WordProposal,
 }
 
@@ -62,13 +68,18 @@ pub struct Worker {
     block: doc_order::BlockScratch,
 }
 
-/// The counts one token's chain reads, the word's row as (current, stale) pairs.
+/// The counts one token's chain reads. `row` is the word's row as (current, pulled) pairs: one
+/// cache line holds both, and the pulled value is what deltas are computed against.
 struct PairView<'a> {
     dt: &'a DocTopics,
     doc: u32,
     row: &'a [[i32; 2]],
     totals: &'a [i64],
     doc_z: &'a [u16],
+    doc_slot: u32,
+    /// Current topics of this worker's tokens of the word.
+    word_z: &'a [u16],
+    word_slot: u32,
 }
 
 impl TokenCounts for PairView<'_> {
@@ -81,10 +92,6 @@ impl TokenCounts for PairView<'_> {
         self.row[k as usize][0]
     }
     #[inline(always)]
-    fn stale_word(&self, k: u32) -> i32 {
-        self.row[k as usize][1]
-    }
-    #[inline(always)]
     fn total(&self, k: u32) -> i64 {
         self.totals[k as usize]
     }
@@ -96,16 +103,34 @@ impl TokenCounts for PairView<'_> {
     fn doc_token_topic(&self, j: u32) -> u32 {
         u32::from(self.doc_z[j as usize])
     }
+    #[inline(always)]
+    fn doc_slot(&self) -> u32 {
+        self.doc_slot
+    }
+    #[inline(always)]
+    fn word_len(&self) -> u32 {
+        self.word_z.len() as u32
+    }
+    #[inline(always)]
+    fn word_token_topic(&self, r: u32) -> u32 {
+        u32::from(self.word_z[r as usize])
+    }
+    #[inline(always)]
+    fn word_slot(&self) -> u32 {
+        self.word_slot
+    }
 }
 
-/// The counts one token's chain reads.
+/// The counts one token's chain reads, the word's row in a dense scratch.
 struct View<'a> {
     dt: &'a DocTopics,
     doc: u32,
     cur: &'a [i32],
-    stale: &'a [i32],
     totals: &'a [i64],
     doc_z: &'a [u16],
+    doc_slot: u32,
+    word_z: &'a [u16],
+    word_slot: u32,
 }
 
 impl TokenCounts for View<'_> {
@@ -118,10 +143,6 @@ impl TokenCounts for View<'_> {
         self.cur[k as usize]
     }
     #[inline(always)]
-    fn stale_word(&self, k: u32) -> i32 {
-        self.stale[k as usize]
-    }
-    #[inline(always)]
     fn total(&self, k: u32) -> i64 {
         self.totals[k as usize]
     }
@@ -132,6 +153,63 @@ impl TokenCounts for View<'_> {
     #[inline(always)]
     fn doc_token_topic(&self, j: u32) -> u32 {
         u32::from(self.doc_z[j as usize])
+    }
+    #[inline(always)]
+    fn doc_slot(&self) -> u32 {
+        self.doc_slot
+    }
+    #[inline(always)]
+    fn word_len(&self) -> u32 {
+        self.word_z.len() as u32
+    }
+    #[inline(always)]
+    fn word_token_topic(&self, r: u32) -> u32 {
+        u32::from(self.word_z[r as usize])
+    }
+    #[inline(always)]
+    fn word_slot(&self) -> u32 {
+        self.word_slot
+    }
+}
+
+/// e_wk, everybody else's share of word `word`'s row: the pulled non-zeros minus this worker's
+/// tokens of the word at their topics as of the pull (`own`). Written to `out` as non-zeros;
+/// `ext` is a K-wide zeroed scratch, zeroed again on return. A pulled row that does not hold the
+/// worker's own tokens is an invariant violation (its pushes are waited for before it pulls).
+pub(crate) fn external_share(
+    word: u32,
+    pulled: &[(u32, i32)],
+    own: impl Iterator<Item = u16> + Clone,
+    ext: &mut [i32],
+    out: &mut Vec<(u32, i32)>,
+) -> Result<()> {
+    for &(t, c) in pulled {
+        ext[t as usize] = c;
+    }
+    let mut short = None;
+    for z in own.clone() {
+        let e = &mut ext[usize::from(z)];
+        *e -= 1;
+        if *e < 0 {
+            short = Some(z);
+        }
+    }
+    out.clear();
+    for &(t, _) in pulled {
+        let e = ext[t as usize];
+        if e > 0 {
+            out.push((t, e));
+        }
+        ext[t as usize] = 0;
+    }
+    for z in own {
+        ext[usize::from(z)] = 0;
+    }
+    match short {
+        None => Ok(()),
+        Some(z) => Err(LdaError::Invariant(format!(
+            "word {word}: the pulled row holds fewer tokens at topic {z} than this worker has there"
+        ))),
     }
 }
 
@@ -156,13 +234,22 @@ impl Worker {
             scratch: Scratch {
                 cur: vec![0; k],
                 stale: vec![0; k],
+                ext: vec![0; k],
+                word_z: Vec::new(),
                 touched: Vec::new(),
                 nonzeros: Vec::new(),
+                ext_nonzeros: Vec::new(),
                 proposal: WordProposal::new(),
             },
             total_deltas: vec![0; k],
             block: doc_order::BlockScratch::default(),
         }
+    }
+
+    /// Switches to the negative-control kernel whose proposals see the token itself.
+    #[cfg(test)]
+    pub(crate) fn use_flawed_kernel(&mut self) {
+        self.kernel.count_own_token = true;
     }
 
     /// The changes of n_k made since the last call, reset to zero.
@@ -203,10 +290,22 @@ impl Worker {
                 sc.touched.push(k);
             }
         }
-        sc.proposal
-            .build(&sc.nonzeros, sc.stale.len(), self.kernel.beta);
-
-        let result = self.sample_tokens(j, word, totals);
+        sc.word_z.clear();
+        sc.word_z
+            .extend(self.tokens.word_tokens(j).map(|i| self.tokens.topic(i)));
+        let mut ext = std::mem::take(&mut sc.ext_nonzeros);
+        let mut result = external_share(
+            word,
+            &sc.nonzeros,
+            sc.word_z.iter().copied(),
+            &mut sc.ext,
+            &mut ext,
+        );
+        if result.is_ok() {
+            sc.proposal.build(&ext, sc.cur.len(), self.kernel.beta);
+            result = self.sample_tokens(j, word, totals);
+        }
+        self.scratch.ext_nonzeros = ext;
 
         // Emit deltas and clear the scratch rows, also after an error.
         let sc = &mut self.scratch;
@@ -225,6 +324,7 @@ impl Worker {
 
     fn sample_tokens(&mut self, j: usize, word: u32, totals: &mut [i64]) -> Result<()> {
         let range = self.tokens.word_tokens(j);
+        let first = range.start;
         for i in range {
             let (doc, pos) = self.tokens.token(i);
             let old = u32::from(self.tokens.topic(i));
@@ -246,13 +346,15 @@ impl Worker {
                 dt: &self.doc_topics,
                 doc,
                 cur: &self.scratch.cur,
-                stale: &self.scratch.stale,
                 totals,
                 doc_z: &self.tokens.assignments()[start..start + len],
+                doc_slot: pos - start as u32,
+                word_z: &self.scratch.word_z,
+                word_slot: (i - first) as u32,
             };
             let new = self
                 .kernel
-                .sample(&view, &self.scratch.proposal, old, old, &mut self.rng);
+                .sample(&view, &self.scratch.proposal, old, &mut self.rng);
 
             let kn = new as usize;
             self.doc_topics.increment(doc, new);
@@ -265,6 +367,7 @@ impl Worker {
                 self.total_deltas[ko] -= 1;
                 self.total_deltas[kn] += 1;
                 self.tokens.set_topic(i, pos, new as u16);
+                self.scratch.word_z[i - first] = new as u16;
             }
         }
         Ok(())

@@ -97,7 +97,8 @@ impl TrainConfig {
 pub struct IterationStats {
     pub iteration: u32,
     pub loglik: Option<f64>,
-    pub perplexity: Option<f64>,
+    /// exp(−log p(w, z)/N) of the collapsed joint (not a predictive perplexity).
+    pub joint_perplexity: Option<f64>,
     pub tokens_per_s: f64,
     /// Wall time of the whole iteration, log-likelihood included.
     pub seconds: f64,
@@ -285,16 +286,16 @@ impl Trainer {
             ps_wait += r?;
         }
         self.iteration += 1;
-        let (loglik, perplexity) = if self.config.loglik {
+        let (loglik, joint_perplexity) = if self.config.loglik {
             let ll = self.loglik()?;
-            (Some(ll), Some(loglik::perplexity(ll, self.tokens)))
+            (Some(ll), Some(loglik::joint_perplexity(ll, self.tokens)))
         } else {
             (None, None)
         };
         let stats = IterationStats {
             iteration: self.iteration,
             loglik,
-            perplexity,
+            joint_perplexity,
             tokens_per_s: self.tokens as f64 / sampling.max(1e-9),
             seconds: started.elapsed().as_secs_f64(),
             sampling_seconds: sampling,
@@ -469,3 +470,6 @@ fn sample_shard(
     waited += t0.elapsed();
     Ok(waited.as_secs_f64())
 }
+
+#[cfg(test)]
+mod enumeration_tests;

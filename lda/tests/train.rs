@@ -65,7 +65,7 @@ fn invariants_hold_after_every_iteration_and_topics_are_recovered() {
         let s = t.run_iteration().unwrap();
         t.check_invariants().unwrap();
         last = s.loglik.unwrap();
-        assert!(s.tokens_per_s > 0.0 && s.perplexity.unwrap() > 1.0);
+        assert!(s.tokens_per_s > 0.0 && s.joint_perplexity.unwrap() > 1.0);
         if s.iteration.is_multiple_of(50) {
             eprintln!("{s:?}");
         }

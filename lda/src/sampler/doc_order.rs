@@ -8,7 +8,7 @@
 
 use std::ops::Range;
 
-use super::{Deltas, PairView, Worker};
+use super::{Deltas, PairView, Worker, external_share};
 use crate::alias::WordProposal;
 use crate::error::{LdaError, Result};
 
@@ -22,13 +22,20 @@ pub(crate) struct BlockScratch {
     touched: Vec<u32>,
     proposals: Vec<WordProposal>,
     nonzeros: Vec<(u32, i32)>,
+    ext_nonzeros: Vec<(u32, i32)>,
+    /// Zeroed K-wide scratch of [`external_share`].
+    ext: Vec<i32>,
+    /// Current topics of the block's tokens in word order (index: word-order index minus the
+    /// block's first), for the word proposal.
+    word_z: Vec<u16>,
     /// The documents the block touches, ascending.
     docs: Vec<u32>,
     /// Per document: its token count in the block, then where its tokens end in `order`;
     /// zero again between blocks.
     doc_end: Vec<u32>,
-    /// (position in `z`, word index in the block), grouped by document in `docs` order.
-    order: Vec<(u32, u32)>,
+    /// (position in `z`, word index in the block, index in `word_z`), grouped by document in
+    /// `docs` order.
+    order: Vec<[u32; 3]>,
 }
 
 impl Worker {
@@ -46,6 +53,9 @@ impl Worker {
         R: IntoIterator<Item = I>,
         I: IntoIterator<Item = (u32, i32)>,
     {
+        if range.is_empty() {
+            return Ok(());
+        }
         let k = self.scratch.cur.len();
         let words = range.len();
         let mut bs = std::mem::take(&mut self.block);
@@ -57,6 +67,15 @@ impl Worker {
         }
         bs.touched.clear();
         bs.order.clear();
+        if bs.ext.len() < k {
+            bs.ext.resize(k, 0);
+        }
+        let base = self.tokens.word_tokens(range.start).start;
+        bs.word_z.clear();
+        if words > 0 {
+            let end = self.tokens.word_tokens(range.end - 1).end;
+            bs.word_z.extend((base..end).map(|i| self.tokens.topic(i)));
+        }
         let mut result = Ok(());
         for (l, row) in rows.into_iter().enumerate().take(words) {
             let word = self.tokens.words()[range.start + l];
@@ -76,7 +95,19 @@ impl Worker {
                 bs.rows[at] = [c, c];
                 bs.touched.push(at as u32);
             }
-            bs.proposals[l].build(&bs.nonzeros, k, self.kernel.beta);
+            if result.is_err() {
+                break;
+            }
+            let own = self.tokens.word_tokens(range.start + l);
+            let own = &bs.word_z[own.start - base..own.end - base];
+            result = external_share(
+                word,
+                &bs.nonzeros,
+                own.iter().copied(),
+                &mut bs.ext,
+                &mut bs.ext_nonzeros,
+            );
+            bs.proposals[l].build(&bs.ext_nonzeros, k, self.kernel.beta);
         }
         self.group_by_document(&mut bs, range.clone());
         if result.is_ok() {
@@ -130,12 +161,13 @@ impl Worker {
             start += c;
         }
         bs.order.clear();
-        bs.order.resize(total, (0, 0));
+        bs.order.resize(total, [0; 3]);
+        let base = self.tokens.word_tokens(range.start).start;
         for (l, j) in range.enumerate() {
             for i in self.tokens.word_tokens(j) {
                 let (d, pos) = self.tokens.token(i);
                 let at = &mut bs.doc_end[d as usize];
-                bs.order[*at as usize] = (pos, l as u32);
+                bs.order[*at as usize] = [pos, l as u32, (i - base) as u32];
                 *at += 1;
             }
         }
@@ -148,12 +180,13 @@ impl Worker {
         k: usize,
         totals: &mut [i64],
     ) -> Result<()> {
+        let word_base = self.tokens.word_tokens(first).start;
         let mut begin = 0usize;
         for &doc in &bs.docs {
             let end = bs.doc_end[doc as usize] as usize;
             let start = self.tokens.doc_start(doc) as usize;
             let len = self.tokens.doc_len(doc) as usize;
-            for &(pos, l) in &bs.order[begin..end] {
+            for &[pos, l, wz] in &bs.order[begin..end] {
                 let old = u32::from(self.tokens.assignments()[pos as usize]);
                 let (ko, base) = (old as usize, l as usize * k);
                 if bs.rows[base + ko][0] <= 0
@@ -170,16 +203,21 @@ impl Worker {
                 bs.rows[base + ko][0] -= 1;
                 totals[ko] -= 1;
 
+                let own = self.tokens.word_tokens(first + l as usize);
+                let (lo, hi) = (own.start - word_base, own.end - word_base);
                 let view = PairView {
                     dt: &self.doc_topics,
                     doc,
                     row: &bs.rows[base..base + k],
                     totals,
                     doc_z: &self.tokens.assignments()[start..start + len],
+                    doc_slot: pos - start as u32,
+                    word_z: &bs.word_z[lo..hi],
+                    word_slot: wz - lo as u32,
                 };
-                let new =
-                    self.kernel
-                        .sample(&view, &bs.proposals[l as usize], old, old, &mut self.rng);
+                let new = self
+                    .kernel
+                    .sample(&view, &bs.proposals[l as usize], old, &mut self.rng);
 
                 let kn = new as usize;
                 self.doc_topics.increment(doc, new);
@@ -192,6 +230,7 @@ impl Worker {
                     self.total_deltas[ko] -= 1;
                     self.total_deltas[kn] += 1;
                     self.tokens.set_position_topic(pos, new as u16);
+                    bs.word_z[wz as usize] = new as u16;
                 }
             }
             begin = end;
