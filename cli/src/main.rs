@@ -38,6 +38,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Show the top words of each topic of a trained model.
     Topics(commands::topics::TopicsArgs),
+    /// Score a model: held-out perplexity, coherence, diversity, distance to a known truth.
+    Eval(commands::eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => commands::bench::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Topics(args) => commands::topics::run(args),
+        Command::Eval(args) => commands::eval::run(args),
     };
     match outcome {
         Ok(code) => code,

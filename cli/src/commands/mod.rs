@@ -1,8 +1,16 @@
 //! One module per subcommand: clap arguments, validation into a config, and the call into the libraries.
 
 pub mod bench;
+pub mod eval;
 pub mod ingest;
 pub mod master;
 pub mod server;
 pub mod topics;
 pub mod train;
+
+/// The thread count to use: the option's value, else the available cores.
+pub fn default_threads(given: Option<usize>) -> usize {
+    given
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}

@@ -74,6 +74,15 @@ pub struct TrainArgs {
     /// With --master: wait until this many servers have registered.
     #[arg(long, default_value_t = 1, requires = "master")]
     pub servers: usize,
+    /// Test corpus: log its held-out perplexity (document completion) to metrics.jsonl.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// With --test: evaluate every N iterations (and after the last).
+    #[arg(long, default_value_t = 10, requires = "test")]
+    pub eval_every: u32,
+    /// With --test: Gibbs sweeps of each test document's fold-in (half of them burn-in).
+    #[arg(long, default_value_t = 100, requires = "test")]
+    pub eval_sweeps: u32,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -86,23 +95,88 @@ pub enum OrderArg {
 struct MetricsLine {
     iteration: u32,
     loglik: Option<f64>,
-    perplexity: Option<f64>,
+    /// exp(−log p(w, z)/N) of the collapsed joint: a training diagnostic, not a predictive figure.
+    joint_perplexity: Option<f64>,
+    /// Held-out perplexity by document completion on `--test` (every `--eval-every` iterations).
+    heldout_perplexity: Option<f64>,
     tokens_per_s: f64,
+    /// This iteration's wall-clock seconds.
     seconds: f64,
+    /// Wall-clock seconds of training so far in this process, evaluation excluded.
+    train_seconds: f64,
     /// Seconds sampler threads waited for the parameter server (summed over threads).
     ps_wait_seconds: f64,
 }
 
-impl From<&IterationStats> for MetricsLine {
-    fn from(s: &IterationStats) -> Self {
+impl MetricsLine {
+    fn new(s: &IterationStats, train_seconds: f64, heldout: Option<f64>) -> Self {
         MetricsLine {
             iteration: s.iteration,
             loglik: s.loglik,
-            perplexity: s.perplexity,
+            joint_perplexity: s.joint_perplexity,
+            heldout_perplexity: heldout,
             tokens_per_s: s.tokens_per_s,
             seconds: s.seconds,
+            train_seconds,
             ps_wait_seconds: s.ps_wait_seconds,
         }
+    }
+}
+
+/// The test corpus aligned to the training vocabulary, and how to score it.
+struct HeldOut {
+    docs: evaluation::AlignedDocs,
+    opts: evaluation::PerplexityOptions,
+    alpha: f64,
+}
+
+impl HeldOut {
+    fn open(args: &TrainArgs, trainer: &Trainer, threads: usize) -> anyhow::Result<Option<Self>> {
+        let Some(dir) = &args.test else {
+            return Ok(None);
+        };
+        if args.eval_every == 0 || args.eval_sweeps < 2 {
+            bail!("--eval-every must be positive and --eval-sweeps at least 2");
+        }
+        let vocab = trainer.vocabulary();
+        let index = vocab
+            .iter()
+            .enumerate()
+            .map(|(j, t)| (t.as_str(), j as u32))
+            .collect();
+        let docs = evaluation::AlignedDocs::from_corpus_with(dir, &index)
+            .with_context(|| format!("reading the test corpus {}", dir.display()))?;
+        eprintln!(
+            "test corpus: {} documents, {} tokens in the training vocabulary, {} dropped",
+            docs.len(),
+            docs.kept_tokens,
+            docs.dropped_tokens
+        );
+        let opts = evaluation::PerplexityOptions {
+            fold_in: evaluation::FoldInOptions {
+                sweeps: args.eval_sweeps,
+                burn_in: args.eval_sweeps / 2,
+                seed: args.seed,
+            },
+            alpha: None,
+            threads,
+        };
+        Ok(Some(HeldOut {
+            docs,
+            opts,
+            alpha: trainer.config().hyper.alpha,
+        }))
+    }
+
+    fn score(&self, trainer: &Trainer) -> anyhow::Result<f64> {
+        let k = trainer.config().hyper.topics as usize;
+        let model = evaluation::TopicModel::new(
+            k,
+            trainer.phi()?,
+            trainer.vocabulary(),
+            Some(vec![self.alpha; k]),
+        )?;
+        Ok(evaluation::held_out_perplexity(&model, &self.docs, &self.opts)?.perplexity)
     }
 }
 
@@ -129,10 +203,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     if args.topics < 2 {
         bail!("--topics must be at least 2, got {}", args.topics);
     }
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+    let threads = super::default_threads(args.threads);
     let alpha = args.alpha.unwrap_or(50.0 / f64::from(args.topics));
     let started = Instant::now();
 
@@ -218,6 +289,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         "worker memory"
     );
 
+    let heldout = HeldOut::open(&args, &trainer, threads)?;
     let mut metrics = OpenOptions::new()
         .create(true)
         .append(true)
@@ -232,9 +304,22 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         bar.set_style(style);
     }
     let mut last: Option<IterationStats> = None;
+    let mut train_seconds = 0.0;
     for _ in 0..remaining {
         let stats = trainer.run_iteration()?;
-        let line = serde_json::to_string(&MetricsLine::from(&stats))?;
+        train_seconds += stats.seconds;
+        let due = stats.iteration % args.eval_every == 0 || stats.iteration == args.iterations;
+        let held = match &heldout {
+            Some(h) if due => Some(h.score(&trainer)?),
+            _ => None,
+        };
+        if let Some(p) = held {
+            bar.println(format!(
+                "iteration {}: held-out perplexity {p:.2} after {train_seconds:.1}s of training",
+                stats.iteration
+            ));
+        }
+        let line = serde_json::to_string(&MetricsLine::new(&stats, train_seconds, held))?;
         writeln!(metrics, "{line}")
             .with_context(|| format!("writing {}", metrics_path.display()))?;
         let ll = stats
