@@ -40,6 +40,8 @@ enum Command {
     Topics(commands::topics::TopicsArgs),
     /// Score a model: held-out perplexity, coherence, diversity, distance to a known truth.
     Eval(commands::eval::EvalArgs),
+    /// Infer the topic distributions of new documents with a trained model (writes Parquet).
+    Infer(commands::infer::InferArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(args),
         Command::Topics(args) => commands::topics::run(args),
         Command::Eval(args) => commands::eval::run(args),
+        Command::Infer(args) => commands::infer::run(args),
     };
     match outcome {
         Ok(code) => code,

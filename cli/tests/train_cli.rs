@@ -82,7 +82,13 @@ fn train_then_topics_then_resume() {
     assert_eq!(lines.len(), 6);
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["iteration"].as_u64(), Some(i as u64 + 1));
-        for key in ["loglik", "perplexity", "tokens_per_s", "seconds"] {
+        for key in [
+            "loglik",
+            "joint_perplexity",
+            "tokens_per_s",
+            "seconds",
+            "train_seconds",
+        ] {
             assert!(l[key].as_f64().is_some_and(f64::is_finite), "{key} in {l}");
         }
     }

@@ -17,6 +17,9 @@ pub enum EvalError {
     /// A model directory whose files disagree with each other or with the format.
     #[error("model {path}: {reason}")]
     BadModel { path: PathBuf, reason: String },
+    /// Writing Parquet.
+    #[error("{path}: {reason}")]
+    Parquet { path: PathBuf, reason: String },
     /// An option outside its domain.
     #[error("invalid option: {0}")]
     InvalidOption(String),

@@ -5,7 +5,8 @@
 //!   predictive figure (unlike the collapsed joint's exp(−log p(w, z)/N) that training logs).
 //! * [`coherence`]: UMass and NPMI coherence of the top words, and topic diversity.
 //! * [`recovery`], [`matching`]: distance to a known truth after a one-to-one topic matching.
-//! * [`fold_in`]: θ for new documents with φ fixed (the basis of inference and of perplexity).
+//! * [`fold_in`], [`infer`]: θ for new documents with φ fixed (inference, and the basis of
+//!   perplexity), written to Parquet.
 //! * [`model`], [`docs`]: a model directory, and documents aligned to its vocabulary by term.
 //!
 //! ```
@@ -24,6 +25,7 @@ pub mod coherence;
 pub mod docs;
 pub mod error;
 pub mod fold_in;
+pub mod infer;
 pub mod matching;
 pub mod model;
 pub mod perplexity;
@@ -33,6 +35,7 @@ pub use coherence::{Coherence, coherence, topic_diversity};
 pub use docs::AlignedDocs;
 pub use error::{EvalError, Result};
 pub use fold_in::{FoldIn, FoldInOptions};
+pub use infer::{infer_theta, write_theta};
 pub use model::TopicModel;
 pub use perplexity::{HeldOutPerplexity, PerplexityOptions, held_out_perplexity};
 pub use recovery::{Truth, topic_recovery};

@@ -43,7 +43,7 @@ impl TopicModel {
         }
         for (k, row) in phi.chunks_mut(v).enumerate() {
             let mass: f64 = row.iter().sum();
-            if !(mass.is_finite() && mass > 0.0) || row.iter().any(|&x| !(x >= 0.0)) {
+            if !(mass.is_finite() && mass > 0.0) || row.iter().any(|&x| x.is_nan() || x < 0.0) {
                 return Err(EvalError::InvalidOption(format!(
                     "row {k} of φ is not a distribution (mass {mass})"
                 )));

@@ -54,34 +54,44 @@ impl Default for PerplexityOptions {
     }
 }
 
-/// (log-likelihood, held-out tokens, observed tokens) of one document; zeros when skipped.
-fn score_doc(
-    words: &[u32],
-    phi_wk: &[f64],
-    alpha: &[f64],
-    opts: &FoldInOptions,
-    index: u64,
-    fold: &mut FoldIn,
-    observed: &mut Vec<u32>,
-    theta: &mut [f64],
-) -> (f64, u64, u64) {
-    if words.len() < 2 {
-        return (0.0, 0, 0);
+/// One thread's scorer: the model's word-major φ and α, and reusable buffers.
+struct Scorer<'a> {
+    phi_wk: &'a [f64],
+    alpha: &'a [f64],
+    opts: &'a FoldInOptions,
+    fold: FoldIn,
+    observed: Vec<u32>,
+    theta: Vec<f64>,
+}
+
+impl Scorer<'_> {
+    /// (log-likelihood, held-out tokens, observed tokens) of document `index`; zeros when skipped.
+    fn score(&mut self, words: &[u32], index: u64) -> (f64, u64, u64) {
+        if words.len() < 2 {
+            return (0.0, 0, 0);
+        }
+        let k = self.alpha.len();
+        self.observed.clear();
+        self.observed.extend(words.iter().step_by(2).copied());
+        let mut rng = doc_rng(self.opts.seed, index);
+        self.fold.theta(
+            &self.observed,
+            self.phi_wk,
+            self.alpha,
+            self.opts,
+            &mut rng,
+            &mut self.theta,
+        );
+        let mut ll = 0.0;
+        let mut held = 0u64;
+        for &w in words.iter().skip(1).step_by(2) {
+            let col = &self.phi_wk[w as usize * k..(w as usize + 1) * k];
+            let p: f64 = self.theta.iter().zip(col).map(|(t, f)| t * f).sum();
+            ll += p.ln();
+            held += 1;
+        }
+        (ll, held, self.observed.len() as u64)
     }
-    let k = alpha.len();
-    observed.clear();
-    observed.extend(words.iter().step_by(2).copied());
-    let mut rng = doc_rng(opts.seed, index);
-    fold.theta(observed, phi_wk, alpha, opts, &mut rng, theta);
-    let mut ll = 0.0;
-    let mut held = 0u64;
-    for &w in words.iter().skip(1).step_by(2) {
-        let col = &phi_wk[w as usize * k..(w as usize + 1) * k];
-        let p: f64 = theta.iter().zip(col).map(|(t, f)| t * f).sum();
-        ll += p.ln();
-        held += 1;
-    }
-    (ll, held, observed.len() as u64)
 }
 
 /// Held-out perplexity of `model` on `test` (see the module documentation).
@@ -101,21 +111,17 @@ pub fn held_out_perplexity(
         for (c, out) in per_doc.chunks_mut(chunk).enumerate() {
             let (phi_wk, alpha, fo) = (&phi_wk, &alpha, &opts.fold_in);
             s.spawn(move || {
-                let mut fold = FoldIn::new();
-                let mut observed = Vec::new();
-                let mut theta = vec![0.0; k];
+                let mut scorer = Scorer {
+                    phi_wk,
+                    alpha,
+                    opts: fo,
+                    fold: FoldIn::new(),
+                    observed: Vec::new(),
+                    theta: vec![0.0; k],
+                };
                 for (i, slot) in out.iter_mut().enumerate() {
                     let d = c * chunk + i;
-                    *slot = score_doc(
-                        &test.docs[d],
-                        phi_wk,
-                        alpha,
-                        fo,
-                        d as u64,
-                        &mut fold,
-                        &mut observed,
-                        &mut theta,
-                    );
+                    *slot = scorer.score(&test.docs[d], d as u64);
                 }
             });
         }

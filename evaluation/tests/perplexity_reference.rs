@@ -3,6 +3,8 @@
 //! (K^n states), and the held-out words are scored with it. The Gibbs estimate of the crate must
 //! agree within 1%; with a wrong α it must not (negative control).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use evaluation::{AlignedDocs, FoldInOptions, PerplexityOptions, TopicModel, held_out_perplexity};
 
 const K: usize = 3;

@@ -2,7 +2,8 @@
 //! Metropolis-Hastings proposals (O(1) per token), on the ps-core parameter server.
 //!
 //! * [`conditional`]: the exact collapsed conditional every step targets.
-//! * [`alias`], [`mh`]: Vose alias tables, the word proposal and the MH kernel.
+//! * [`alias`], [`mh`]: Vose alias tables, the word proposal and the exactly invariant MH kernel;
+//!   [`gibbs`]: the exact O(K) draw for small K.
 //! * [`tokens`], [`doc_topics`]: a worker's tokens grouped by word, and its per-document counts.
 //! * [`sampler`]: sampling a vocabulary block against its pulled rows, in document order
 //!   (default) or word by word.
@@ -35,6 +36,7 @@ pub mod corpus;
 pub mod doc_topics;
 pub mod error;
 pub mod export;
+pub mod gibbs;
 pub mod loglik;
 pub mod math;
 pub mod mh;
@@ -49,4 +51,5 @@ pub mod train;
 pub use conditional::Hyper;
 pub use corpus::LoadedCorpus;
 pub use error::{LdaError, Result};
+pub use sampler::SamplerKind;
 pub use train::{IterationStats, SampleOrder, TrainConfig, Trainer};

@@ -12,6 +12,16 @@ use crate::mh::{Kernel, TokenCounts};
 use crate::rng::SamplerRng;
 use crate::tokens::TokenShard;
 
+/// How a token's new topic is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SamplerKind {
+    /// Metropolis-Hastings cycles of word and doc proposals, O(1) per token (large K).
+    Mh,
+    /// The exact conditional over all K topics, O(K) per token (small K).
+    Gibbs,
+}
+
 /// Additive updates of the word-topic matrix produced by sampling, as parallel arrays.
 #[derive(Debug, Default, Clone)]
 pub struct Deltas {
@@ -62,6 +72,9 @@ pub struct Worker {
     pub doc_topics: DocTopics,
     pub rng: SamplerRng,
     kernel: Kernel,
+    kind: SamplerKind,
+    /// K-wide scratch of the exact Gibbs draw.
+    weights: Vec<f64>,
     scratch: Scratch,
     /// This worker's changes of n_k since the last [`Worker::take_total_deltas`].
     total_deltas: Vec<i64>,
@@ -215,7 +228,13 @@ pub(crate) fn external_share(
 
 impl Worker {
     /// A worker over `tokens` whose assignments are already set; computes n_dk from them.
-    pub fn new(tokens: TokenShard, h: &Hyper, mh_cycles: u32, rng: SamplerRng) -> Self {
+    pub fn new(
+        tokens: TokenShard,
+        h: &Hyper,
+        kind: SamplerKind,
+        mh_cycles: u32,
+        rng: SamplerRng,
+    ) -> Self {
         let k = h.topics as usize;
         let mut doc_topics = DocTopics::new(
             (0..tokens.num_docs() as u32).map(|d| tokens.doc_len(d)),
@@ -231,6 +250,8 @@ impl Worker {
             doc_topics,
             rng,
             kernel: Kernel::new(h, mh_cycles),
+            kind,
+            weights: vec![0.0; k],
             scratch: Scratch {
                 cur: vec![0; k],
                 stale: vec![0; k],
@@ -352,9 +373,15 @@ impl Worker {
                 word_z: &self.scratch.word_z,
                 word_slot: (i - first) as u32,
             };
-            let new = self
-                .kernel
-                .sample(&view, &self.scratch.proposal, old, &mut self.rng);
+            let new = match self.kind {
+                SamplerKind::Mh => {
+                    self.kernel
+                        .sample(&view, &self.scratch.proposal, old, &mut self.rng)
+                }
+                SamplerKind::Gibbs => {
+                    crate::gibbs::draw(&self.kernel, &view, &mut self.weights, &mut self.rng)
+                }
+            };
 
             let kn = new as usize;
             self.doc_topics.increment(doc, new);

@@ -25,7 +25,7 @@ use crate::error::{LdaError, Result};
 use crate::loglik;
 use crate::model::{PsModel, row_nonzeros};
 use crate::rng::{SamplerRng, stream};
-use crate::sampler::{Deltas, Worker};
+use crate::sampler::{Deltas, SamplerKind, Worker};
 use crate::tokens::TokenShard;
 
 /// The order in which a thread samples the tokens of a vocabulary block.
@@ -48,6 +48,8 @@ pub struct TrainConfig {
     /// Token order within a block.
     pub order: SampleOrder,
     pub hyper: Hyper,
+    /// How tokens are drawn (MH cycles or the exact conditional).
+    pub sampler: SamplerKind,
     /// (word, doc) MH cycles per token.
     pub mh_cycles: u32,
     pub threads: usize,
@@ -67,6 +69,7 @@ impl TrainConfig {
         TrainConfig {
             order: SampleOrder::Doc,
             hyper,
+            sampler: SamplerKind::Mh,
             mh_cycles: 2,
             threads: 1,
             seed: 1,
@@ -169,7 +172,13 @@ impl Trainer {
                 })?;
             let ids = shard.ids;
             let rng = init(s, &mut tokens)?;
-            workers.push(Worker::new(tokens, &config.hyper, config.mh_cycles, rng));
+            workers.push(Worker::new(
+                tokens,
+                &config.hyper,
+                config.sampler,
+                config.mh_cycles,
+                rng,
+            ));
             doc_ids.push(ids);
         }
         let model =

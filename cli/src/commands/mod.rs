@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod eval;
+pub mod infer;
 pub mod ingest;
 pub mod master;
 pub mod server;

@@ -34,6 +34,11 @@ pub struct TrainArgs {
     /// Topic-word prior β.
     #[arg(long, default_value_t = 0.01)]
     pub beta: f64,
+    /// How each token is drawn: mh (Metropolis-Hastings cycles, O(1) per token), gibbs (the exact
+    /// conditional, O(K) per token), or auto (gibbs up to K = AUTO_GIBBS_MAX_K, mh above: the
+    /// measured crossover of time to a held-out perplexity, see ARCHITECTURE.md).
+    #[arg(long, value_enum, default_value_t = SamplerArg::Auto)]
+    pub sampler: SamplerArg,
     /// Metropolis-Hastings cycles (one word-proposal and one doc-proposal step each) per token.
     #[arg(long, default_value_t = 2)]
     pub mh_steps: u32,
@@ -83,6 +88,27 @@ pub struct TrainArgs {
     /// With --test: Gibbs sweeps of each test document's fold-in (half of them burn-in).
     #[arg(long, default_value_t = 100, requires = "test")]
     pub eval_sweeps: u32,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SamplerArg {
+    Auto,
+    Mh,
+    Gibbs,
+}
+
+/// Largest K at which `--sampler auto` picks the exact Gibbs draw.
+pub const AUTO_GIBBS_MAX_K: u32 = 50;
+
+impl SamplerArg {
+    fn resolve(self, topics: u32) -> lda::SamplerKind {
+        match self {
+            SamplerArg::Mh => lda::SamplerKind::Mh,
+            SamplerArg::Gibbs => lda::SamplerKind::Gibbs,
+            SamplerArg::Auto if topics <= AUTO_GIBBS_MAX_K => lda::SamplerKind::Gibbs,
+            SamplerArg::Auto => lda::SamplerKind::Mh,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -216,6 +242,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         beta: args.beta,
     };
     let mut config = TrainConfig::new(hyper);
+    config.sampler = args.sampler.resolve(args.topics);
     config.mh_cycles = args.mh_steps;
     config.threads = threads;
     config.seed = args.seed;
@@ -228,8 +255,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     config.validate()?;
     let (docs, tokens) = (corpus.num_docs(), corpus.tokens);
     eprintln!(
-        "corpus: {docs} documents, {tokens} tokens, {} words; K = {}, alpha = {alpha}, beta = {}, {threads} threads",
-        corpus.vocab, args.topics, args.beta
+        "corpus: {docs} documents, {tokens} tokens, {} words; K = {}, alpha = {alpha}, beta = {}, {threads} threads, {:?} sampler",
+        corpus.vocab, args.topics, args.beta, config.sampler
     );
 
     // A small runtime for ps-core's async calls; sampling runs on the trainer's own threads.
@@ -340,6 +367,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     trainer
         .export(&args.out)
         .with_context(|| format!("writing the model to {}", args.out.display()))?;
+    write_corpus_info(&args.corpus, &args.out)?;
     if args.master.is_some() {
         // The model now lives in the model directory; free the servers.
         let prefix = &trainer.config().model_prefix;
@@ -358,4 +386,19 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Records in the model directory which corpus it was trained on and with which analyzer, so
+/// `infer` can analyse raw text the same way.
+fn write_corpus_info(corpus: &Path, out: &Path) -> anyhow::Result<()> {
+    let manifest = datasets::Manifest::read(corpus)
+        .with_context(|| format!("reading the manifest of {}", corpus.display()))?;
+    let info = serde_json::json!({
+        "corpus": corpus,
+        "analyzer": manifest.analyzer,
+        "vocabulary_filter": manifest.extra.get("vocabulary_filter"),
+    });
+    let path = out.join(super::infer::CORPUS_INFO_FILE);
+    fs::write(&path, serde_json::to_string_pretty(&info)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -8,7 +8,7 @@
 
 use std::ops::Range;
 
-use super::{Deltas, PairView, Worker, external_share};
+use super::{Deltas, PairView, SamplerKind, Worker, external_share};
 use crate::alias::WordProposal;
 use crate::error::{LdaError, Result};
 
@@ -215,9 +215,15 @@ impl Worker {
                     word_z: &bs.word_z[lo..hi],
                     word_slot: wz - lo as u32,
                 };
-                let new = self
-                    .kernel
-                    .sample(&view, &bs.proposals[l as usize], old, &mut self.rng);
+                let new = match self.kind {
+                    SamplerKind::Mh => {
+                        self.kernel
+                            .sample(&view, &bs.proposals[l as usize], old, &mut self.rng)
+                    }
+                    SamplerKind::Gibbs => {
+                        crate::gibbs::draw(&self.kernel, &view, &mut self.weights, &mut self.rng)
+                    }
+                };
 
                 let kn = new as usize;
                 self.doc_topics.increment(doc, new);

@@ -127,7 +127,7 @@ fn worker_for(docs: &[Vec<u32>], h: &Hyper, cycles: u32, seed: u64, block: usize
     .unwrap();
     let mut rng = stream(seed, 0);
     tokens.assign_uniform(h.topics, &mut rng);
-    Worker::new(tokens, h, cycles, rng)
+    Worker::new(tokens, h, SamplerKind::Mh, cycles, rng)
 }
 
 fn word_counts(docs: &[Vec<u32>], vocab: usize) -> Vec<i64> {

@@ -80,7 +80,13 @@ fn state_index(t: &Trainer) -> usize {
 }
 
 /// Runs the real trainer and returns the chi-square p-value of its visited states.
-fn posterior_p(threads: usize, order: SampleOrder, flawed: bool, iterations: u32) -> f64 {
+fn posterior_p(
+    threads: usize,
+    order: SampleOrder,
+    sampler: SamplerKind,
+    flawed: bool,
+    iterations: u32,
+) -> f64 {
     // Doc order samples the whole vocabulary as one block; word order walks one word a block.
     let block_tokens = if order == SampleOrder::Doc { 16 } else { 2 };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -109,6 +115,7 @@ fn posterior_p(threads: usize, order: SampleOrder, flawed: bool, iterations: u32
     });
     cfg.threads = threads;
     cfg.order = order;
+    cfg.sampler = sampler;
     cfg.seed = 17;
     cfg.loglik = false;
     cfg.block_tokens = block_tokens;
@@ -143,7 +150,7 @@ fn posterior_p(threads: usize, order: SampleOrder, flawed: bool, iterations: u32
     t.check_invariants().expect("count invariants");
     let p = chi_square_p(&hist, &weights);
     eprintln!(
-        "{threads} thread(s), {order:?} order, flawed = {flawed}: chi-square p = {p:.3e} over {} states",
+        "{threads} thread(s), {order:?} order, {sampler:?}, flawed = {flawed}: chi-square p = {p:.3e} over {} states",
         hist.iter().sum::<u64>()
     );
     p
@@ -154,13 +161,25 @@ const ITERATIONS: u32 = 40_000;
 #[test]
 fn one_thread_samples_the_exact_posterior_in_both_orders() {
     for order in [SampleOrder::Doc, SampleOrder::Word] {
-        let p = posterior_p(1, order, false, ITERATIONS);
+        let p = posterior_p(1, order, SamplerKind::Mh, false, ITERATIONS);
         assert!(p > 1e-3, "{order:?} order: p = {p}");
     }
 }
 
 #[test]
+fn the_exact_gibbs_sampler_samples_the_exact_posterior() {
+    let p = posterior_p(
+        1,
+        SampleOrder::Doc,
+        SamplerKind::Gibbs,
+        false,
+        ITERATIONS / 2,
+    );
+    assert!(p > 1e-3, "p = {p}");
+}
+
+#[test]
 fn a_kernel_whose_proposals_see_the_token_fails_the_same_test() {
-    let p = posterior_p(1, SampleOrder::Doc, true, ITERATIONS);
+    let p = posterior_p(1, SampleOrder::Doc, SamplerKind::Mh, true, ITERATIONS);
     assert!(p < 1e-6, "the flawed kernel went unnoticed: p = {p}");
 }

@@ -1,0 +1,112 @@
+//! Inference for new documents: θ of each document folded into a fixed φ ([`crate::fold_in`]),
+//! on several threads, deterministic by seed whatever the thread count, and written to Parquet
+//! with columns `doc` (utf8), `theta` (list<f64>, K entries) and `top_topics` (list<u32>, most
+//! probable first).
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{Float64Builder, ListBuilder, UInt32Builder};
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::docs::AlignedDocs;
+use crate::error::{EvalError, Result};
+use crate::fold_in::{FoldIn, FoldInOptions, doc_rng};
+use crate::model::TopicModel;
+
+/// θ of every document of `docs` (row-major, K per document).
+pub fn infer_theta(
+    model: &TopicModel,
+    docs: &AlignedDocs,
+    alpha: &[f64],
+    opts: &FoldInOptions,
+    threads: usize,
+) -> Result<Vec<f64>> {
+    opts.validate()?;
+    let k = model.topics;
+    if alpha.len() != k {
+        return Err(EvalError::InvalidOption(format!(
+            "α has {} entries for {k} topics",
+            alpha.len()
+        )));
+    }
+    let phi_wk = model.word_major();
+    let mut theta = vec![0.0; docs.len() * k];
+    let threads = threads.max(1).min(docs.len().max(1));
+    let chunk_docs = docs.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        for (c, out) in theta.chunks_mut(chunk_docs * k).enumerate() {
+            let phi_wk = &phi_wk;
+            s.spawn(move || {
+                let mut fold = FoldIn::new();
+                for (i, row) in out.chunks_mut(k).enumerate() {
+                    let d = c * chunk_docs + i;
+                    let mut rng = doc_rng(opts.seed, d as u64);
+                    fold.theta(&docs.docs[d], phi_wk, alpha, opts, &mut rng, row);
+                }
+            });
+        }
+    });
+    Ok(theta)
+}
+
+/// The `n` largest entries' indices of `row`, largest first.
+pub fn top_topics(row: &[f64], n: usize) -> Vec<u32> {
+    let mut idx: Vec<u32> = (0..row.len() as u32).collect();
+    idx.sort_by(|a, b| row[*b as usize].total_cmp(&row[*a as usize]).then(a.cmp(b)));
+    idx.truncate(n);
+    idx
+}
+
+/// Writes `doc`, `theta` and `top_topics` (the `top` most probable) to a Parquet file.
+pub fn write_theta(path: &Path, ids: &[String], theta: &[f64], k: usize, top: usize) -> Result<()> {
+    let err = |e: &dyn std::fmt::Display| EvalError::Parquet {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("doc", DataType::Utf8, false),
+        Field::new(
+            "theta",
+            DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
+            false,
+        ),
+        Field::new(
+            "top_topics",
+            DataType::List(Arc::new(Field::new("item", DataType::UInt32, true))),
+            false,
+        ),
+    ]));
+    let file = File::create(path).map_err(|e| EvalError::io(path, e))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| err(&e))?;
+    const BATCH: usize = 8192;
+    for start in (0..ids.len()).step_by(BATCH) {
+        let end = (start + BATCH).min(ids.len());
+        let mut th = ListBuilder::new(Float64Builder::new());
+        let mut tops = ListBuilder::new(UInt32Builder::new());
+        for d in start..end {
+            let row = &theta[d * k..(d + 1) * k];
+            th.values().append_slice(row);
+            th.append(true);
+            tops.values().append_slice(&top_topics(row, top));
+            tops.append(true);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(&ids[start..end])),
+            Arc::new(th.finish()),
+            Arc::new(tops.finish()),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| err(&e))?;
+        w.write(&batch).map_err(|e| err(&e))?;
+    }
+    w.close().map_err(|e| err(&e))?;
+    Ok(())
+}
