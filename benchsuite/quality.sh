@@ -8,7 +8,8 @@
 #   CORPUS=../shared/corpora/kernel-comments.tsv.gz bash benchsuite/quality.sh
 #
 # Settings (environment): CORPUS, KS, SEEDS, THREADS (2), TOMOTOPY_ITERS ("100 200 500"),
-# VARIANTS ("mh2 gibbs": glint-lda samplers, mhN = N MH cycles), WORK (scratch dir).
+# VARIANTS ("mh2 gibbs": glint-lda samplers, mhN = N MH cycles), GLINT_FACTOR (1.5: glint-lda
+# runs this many times tomotopy's last iteration count), WORK (scratch dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -18,6 +19,7 @@ SEEDS=${SEEDS:-"1 2 3"}
 THREADS=${THREADS:-2}
 TOMOTOPY_ITERS=${TOMOTOPY_ITERS:-"100 200 500"}
 VARIANTS=${VARIANTS:-"mh2 gibbs"}
+GLINT_FACTOR=${GLINT_FACTOR:-1.5}
 NAME=$(basename "$CORPUS" | sed 's/\..*//')
 WORK=${WORK:-$ROOT/benchsuite/work/quality-$NAME}
 TOMOTOPY_VERSION=0.14.0
@@ -37,6 +39,6 @@ REPORT=$ROOT/benchsuite/results/quality-$NAME-$STAMP.md
 # shellcheck disable=SC2086
 "$VENV/bin/python" "$ROOT/benchsuite/quality.py" --glint "$ROOT/target/release/glint-lda" \
     --corpus "$CORPUS" --work "$WORK" --report "$REPORT" --ks $KS --seeds $SEEDS \
-    --threads "$THREADS" --tomotopy-iters $TOMOTOPY_ITERS --variants $VARIANTS \
-    --command "KS=\"$KS\" SEEDS=\"$SEEDS\" VARIANTS=\"$VARIANTS\" CORPUS=$(basename "$CORPUS") bash benchsuite/quality.sh"
+    --threads "$THREADS" --tomotopy-iters $TOMOTOPY_ITERS --variants $VARIANTS --glint-factor "$GLINT_FACTOR" \
+    --command "KS=\"$KS\" SEEDS=\"$SEEDS\" GLINT_FACTOR=$GLINT_FACTOR VARIANTS=\"$VARIANTS\" CORPUS=$(basename "$CORPUS") bash benchsuite/quality.sh"
 echo "report: $REPORT"

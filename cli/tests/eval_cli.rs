@@ -109,6 +109,24 @@ fn train_with_test_then_eval_then_infer() {
     assert!(r["coherence"]["npmi"].as_f64().unwrap().is_finite());
     assert!(tmp.path().join("model/eval.json").is_file());
 
+    let vis = p("pyldavis");
+    ok(&glint(&[
+        "topics", "--model", &model, "--format", "pyldavis", "--out", &vis,
+    ]));
+    let theta = datasets::npy::read(&tmp.path().join("pyldavis/doc_topic_dists.npy")).unwrap();
+    let lengths: Vec<u64> = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("pyldavis/doc_lengths.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!((theta.rows, theta.cols), (lengths.len(), 5));
+    assert!((0..theta.rows).all(|r| (theta.row(r).iter().sum::<f64>() - 1.0).abs() < 1e-9));
+    let freq: Vec<i64> = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("pyldavis/term_frequency.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(freq.iter().sum::<i64>() as u64, lengths.iter().sum::<u64>());
+    assert!(tmp.path().join("pyldavis/topic_term_dists.npy").is_file());
+
     let inferred = p("inferred");
     ok(&glint(&[
         "infer", "--model", &model, "--input", &test, "--out", &inferred,

@@ -19,9 +19,10 @@ use tokio::runtime::Handle;
 use crate::conditional::Hyper;
 use crate::corpus::LoadedCorpus;
 use crate::error::{LdaError, Result};
-use crate::export::{SparseCounts, write_json, write_word_topic};
+use crate::export::{SparseCounts, read_word_topic, write_json, write_word_topic};
 use crate::rng::SamplerRng;
-use crate::train::{TrainConfig, Trainer};
+use crate::sampler::SamplerKind;
+use crate::train::{SampleOrder, TrainConfig, Trainer};
 
 pub const CHECKPOINT_DIR: &str = "checkpoint";
 const STATE_FILE: &str = "state.json";
@@ -33,6 +34,14 @@ struct State {
     iteration: u32,
     hyper: Hyper,
     mh_cycles: u32,
+    /// Settings that shape the visiting order and the draws: a resume with others would not
+    /// continue the same chain. Absent in checkpoints of earlier versions.
+    #[serde(default)]
+    order: Option<SampleOrder>,
+    #[serde(default)]
+    block_tokens: Option<usize>,
+    #[serde(default)]
+    sampler: Option<SamplerKind>,
     seed: u64,
     threads: usize,
     tokens: u64,
@@ -92,6 +101,9 @@ impl Trainer {
             iteration: self.iteration,
             hyper: self.config.hyper,
             mh_cycles: self.config.mh_cycles,
+            order: Some(self.config.order),
+            block_tokens: Some(self.config.block_tokens),
+            sampler: Some(self.config.sampler),
             seed: self.config.seed,
             threads: self.workers.len(),
             tokens: self.tokens,
@@ -155,6 +167,15 @@ impl Trainer {
         if state.mh_cycles != config.mh_cycles {
             return Err(mismatch("--mh-steps"));
         }
+        if state.order.is_some_and(|o| o != config.order) {
+            return Err(mismatch("--order"));
+        }
+        if state.block_tokens.is_some_and(|b| b != config.block_tokens) {
+            return Err(mismatch("--block-tokens"));
+        }
+        if state.sampler.is_some_and(|s| s != config.sampler) {
+            return Err(mismatch("--sampler"));
+        }
         if state.threads != corpus.shards.len() || state.rngs.len() != state.threads {
             return Err(mismatch("--threads"));
         }
@@ -200,6 +221,27 @@ impl Trainer {
             return Err(LdaError::bad_file(
                 &state_path,
                 "topic totals disagree with the saved assignments",
+            ));
+        }
+        // The counts rebuilt from the assignments must be the saved n_wk, cell for cell.
+        let saved_path = dir.join("word_topic.parquet");
+        let cells = |c: SparseCounts| {
+            let mut v: Vec<(u32, u32, i32)> = (0..c.words.len())
+                .map(|i| (c.words[i], c.topics[i], c.counts[i]))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let saved = cells(read_word_topic(&saved_path)?);
+        let rebuilt = cells(trainer.pull_counts()?);
+        if saved != rebuilt {
+            return Err(LdaError::bad_file(
+                &saved_path,
+                format!(
+                    "the saved word-topic counts ({} non-zeros) disagree with the saved assignments ({} non-zeros)",
+                    saved.len(),
+                    rebuilt.len()
+                ),
             ));
         }
         Ok(trainer)

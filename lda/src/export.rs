@@ -117,6 +117,38 @@ fn write_parquet(
     })
 }
 
+/// Reads word-topic counts written by [`write_word_topic`], in file order.
+pub fn read_word_topic(path: &Path) -> Result<SparseCounts> {
+    use arrow_array::Array;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = File::open(path).map_err(|e| LdaError::io(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| parquet_err(path, e))?;
+    let mut out = SparseCounts::default();
+    for batch in reader {
+        let batch = batch.map_err(|e| parquet_err(path, e))?;
+        let column = |i: usize| batch.column(i).as_any();
+        let (Some(w), Some(t), Some(c)) = (
+            column(0).downcast_ref::<UInt32Array>(),
+            column(1).downcast_ref::<UInt32Array>(),
+            column(2).downcast_ref::<Int32Array>(),
+        ) else {
+            return Err(LdaError::bad_file(
+                path,
+                "expected columns word, topic (u32), count (i32)",
+            ));
+        };
+        if w.null_count() + t.null_count() + c.null_count() > 0 {
+            return Err(LdaError::bad_file(path, "null counts"));
+        }
+        out.words.extend(w.values().iter().copied());
+        out.topics.extend(t.values().iter().copied());
+        out.counts.extend(c.values().iter().copied());
+    }
+    Ok(out)
+}
+
 /// Writes the word-topic counts as Parquet.
 pub fn write_word_topic(path: &Path, c: &SparseCounts) -> Result<()> {
     let schema = Arc::new(Schema::new(vec![

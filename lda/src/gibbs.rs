@@ -28,3 +28,36 @@ pub fn draw<C: TokenCounts, R: Rng>(
     let k = weights.partition_point(|&s| s <= x);
     k.min(weights.len() - 1) as u32
 }
+
+/// The same draw from dense rows: `doc[k] = n_dk + α`, `row[k][0] = n_wk`, `inv_total[k] =
+/// 1/(n_k + Vβ)`, all with the token left out. The weights are summed in four independent lanes
+/// so the loop is not one long chain of dependent additions.
+#[inline]
+pub fn draw_dense<R: Rng>(
+    doc: &[f64],
+    row: &[[i32; 2]],
+    inv_total: &[f64],
+    beta: f64,
+    weights: &mut [f64],
+    rng: &mut R,
+) -> u32 {
+    let k = weights.len();
+    // Equal lengths up front: no bounds checks in the loop.
+    let (doc, row, inv_total) = (&doc[..k], &row[..k], &inv_total[..k]);
+    let mut lanes = [0.0f64; 4];
+    for (i, w) in weights.iter_mut().enumerate() {
+        let p = doc[i] * (f64::from(row[i][0]) + beta) * inv_total[i];
+        *w = p;
+        lanes[i & 3] += p;
+    }
+    let total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    let mut x = unit(rng) * total;
+    for (i, &w) in weights.iter().enumerate() {
+        x -= w;
+        if x < 0.0 {
+            return i as u32;
+        }
+    }
+    // Rounding left x at or just above zero: the last topic with weight.
+    weights.iter().rposition(|&w| w > 0.0).unwrap_or(k - 1) as u32
+}

@@ -41,6 +41,7 @@ pub mod loglik;
 pub mod math;
 pub mod mh;
 pub mod model;
+pub mod pyldavis;
 pub mod rng;
 pub mod sampler;
 pub mod stats;

@@ -6,10 +6,12 @@
 //! Sampler threads are plain OS threads; the ps-core client is async, so they drive it through a
 //! tokio [`Handle`]: pulls and pushes are spawned on the runtime and awaited with `block_on`.
 //!
-//! n_k is pushed and pulled back synchronously after every block (K numbers), so each thread's
-//! view holds its own moves exactly and other threads' up to their last block; n_wk rows are
-//! pulled per block and see every push applied by then. The MH acceptance is exact for whatever
-//! view it samples against; with one thread every view is current and runs are reproducible.
+//! n_k is pushed and pulled back synchronously once a thread has sampled max(16 K, 65,536)
+//! tokens since the last time (K numbers each way) and after its last block, so each thread's
+//! view holds its own moves exactly and other threads' up to their last sync; n_wk rows are
+//! pulled per block and see every push applied by then. Each MH step is exact for whatever view
+//! it samples against; with one thread every view is current, the chain samples the exact
+//! posterior and runs are reproducible.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -29,7 +31,8 @@ use crate::sampler::{Deltas, SamplerKind, Worker};
 use crate::tokens::TokenShard;
 
 /// The order in which a thread samples the tokens of a vocabulary block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SampleOrder {
     /// Word by word, each word's tokens in document order.
     Word,
@@ -394,6 +397,21 @@ fn blocks(tokens: &TokenShard, block_tokens: usize, max_words: usize) -> Vec<Ran
     out
 }
 
+/// Tokens a thread samples between synchronisations of n_k: a sync moves K numbers each way, so
+/// it is spread over at least 16 tokens per topic (and 64k tokens), which keeps its cost a few
+/// percent of sampling whatever K (at K = 65,535 a block holds only 4 words).
+fn totals_sync_tokens(topics: u32) -> usize {
+    (topics as usize * 16).max(1 << 16)
+}
+
+/// Tokens of the shard's words `range`.
+fn block_token_count(tokens: &TokenShard, range: &Range<usize>) -> usize {
+    if range.is_empty() {
+        return 0;
+    }
+    tokens.word_tokens(range.end - 1).end - tokens.word_tokens(range.start).start
+}
+
 type Pull = JoinHandle<ps_core::Result<Vec<ps_core::Row<i32>>>>;
 type PushTask = JoinHandle<Result<()>>;
 
@@ -428,6 +446,8 @@ fn sample_shard(
     let mut next: Option<Pull> = plan.first().map(|r| spawn_pull(rows_of(r, w)));
     let mut pushes: VecDeque<PushTask> = VecDeque::new();
     let mut total_deltas = Vec::new();
+    let sync_every = totals_sync_tokens(cfg.hyper.topics);
+    let mut since_sync = 0usize;
     for (b, range) in plan.iter().enumerate() {
         let Some(pull) = next.take() else { break };
         let t0 = Instant::now();
@@ -457,13 +477,19 @@ fn sample_shard(
                 async move { Ok(m.push(&deltas.rows, &deltas.cols, &deltas.values).await?) },
             ),
         );
-        // n_k is small: push it and pull it back synchronously, so the view for the next block
-        // holds every thread's moves up to their last block, and exactly this thread's own.
+        // n_k (K numbers) is pushed and pulled back synchronously once a thread has sampled
+        // enough tokens to pay for it, and after its last block: the view then holds every
+        // thread's moves up to their last sync, and exactly this thread's own.
         let t0 = Instant::now();
-        w.take_total_deltas(&mut total_deltas);
-        handle.block_on(model.push_totals(&total_deltas))?;
-        if b + 1 < plan.len() {
-            totals = handle.block_on(model.pull_totals())?;
+        since_sync += block_token_count(&w.tokens, range);
+        let last = b + 1 == plan.len();
+        if last || since_sync >= sync_every {
+            since_sync = 0;
+            w.take_total_deltas(&mut total_deltas);
+            handle.block_on(model.push_totals(&total_deltas))?;
+            if !last {
+                totals = handle.block_on(model.pull_totals())?;
+            }
         }
         while pushes.len() > cfg.max_pushes_in_flight {
             if let Some(p) = pushes.pop_front() {

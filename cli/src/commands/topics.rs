@@ -15,6 +15,8 @@ pub enum Format {
     Tsv,
     /// An array of {topic, tokens, words: [[word, probability], ...]}.
     Json,
+    /// The five inputs of pyLDAvis.prepare, written to --out (see `lda::pyldavis`).
+    Pyldavis,
 }
 
 #[derive(Args, Debug)]
@@ -27,9 +29,23 @@ pub struct TopicsArgs {
     pub top: usize,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Output directory of --format pyldavis.
+    #[arg(long, required_if_eq("format", "pyldavis"))]
+    pub out: Option<PathBuf>,
 }
 
 pub fn run(args: TopicsArgs) -> anyhow::Result<ExitCode> {
+    if let (Format::Pyldavis, Some(out)) = (args.format, &args.out) {
+        lda::pyldavis::export_pyldavis(&args.model, out).with_context(|| {
+            format!(
+                "writing the pyLDAvis inputs of {} to {}",
+                args.model.display(),
+                out.display()
+            )
+        })?;
+        eprintln!("pyLDAvis inputs written to {}", out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let topics = lda::topics::top_words(&args.model, args.top)
         .with_context(|| format!("reading the model in {}", args.model.display()))?;
     match print(&topics, args.format) {
@@ -68,6 +84,8 @@ fn print(topics: &[lda::topics::Topic], format: Format) -> std::io::Result<()> {
             serde_json::to_writer_pretty(&mut out, topics)?;
             writeln!(out)?;
         }
+        // Written as files by `run`.
+        Format::Pyldavis => {}
     }
     out.flush()
 }

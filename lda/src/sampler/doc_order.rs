@@ -28,6 +28,10 @@ pub(crate) struct BlockScratch {
     /// Current topics of the block's tokens in word order (index: word-order index minus the
     /// block's first), for the word proposal.
     word_z: Vec<u16>,
+    /// Exact Gibbs only: the current document's n_dk + α as a dense row, and 1/(n_k + Vβ).
+    doc_dense: Vec<f64>,
+    inv_total: Vec<f64>,
+    doc_nonzeros: Vec<(u32, u32)>,
     /// The documents the block touches, ascending.
     docs: Vec<u32>,
     /// Per document: its token count in the block, then where its tokens end in `order`;
@@ -181,11 +185,26 @@ impl Worker {
         totals: &mut [i64],
     ) -> Result<()> {
         let word_base = self.tokens.word_tokens(first).start;
+        let gibbs = self.kind == SamplerKind::Gibbs;
+        let (alpha, vbeta) = (self.kernel.alpha, self.kernel.vbeta);
+        if gibbs {
+            bs.inv_total.clear();
+            bs.inv_total
+                .extend(totals.iter().map(|&t| 1.0 / (t as f64 + vbeta)));
+            bs.doc_dense.resize(k, 0.0);
+        }
         let mut begin = 0usize;
         for &doc in &bs.docs {
             let end = bs.doc_end[doc as usize] as usize;
             let start = self.tokens.doc_start(doc) as usize;
             let len = self.tokens.doc_len(doc) as usize;
+            if gibbs {
+                bs.doc_dense.iter_mut().for_each(|x| *x = alpha);
+                self.doc_topics.nonzeros(doc, &mut bs.doc_nonzeros);
+                for &(t, c) in &bs.doc_nonzeros {
+                    bs.doc_dense[t as usize] += f64::from(c);
+                }
+            }
             for &[pos, l, wz] in &bs.order[begin..end] {
                 let old = u32::from(self.tokens.assignments()[pos as usize]);
                 let (ko, base) = (old as usize, l as usize * k);
@@ -202,6 +221,34 @@ impl Worker {
                 }
                 bs.rows[base + ko][0] -= 1;
                 totals[ko] -= 1;
+                if gibbs {
+                    bs.doc_dense[ko] -= 1.0;
+                    bs.inv_total[ko] = 1.0 / (totals[ko] as f64 + vbeta);
+                    let new = crate::gibbs::draw_dense(
+                        &bs.doc_dense,
+                        &bs.rows[base..base + k],
+                        &bs.inv_total,
+                        self.kernel.beta,
+                        &mut self.weights,
+                        &mut self.rng,
+                    );
+                    bs.doc_dense[new as usize] += 1.0;
+                    let kn = new as usize;
+                    self.doc_topics.increment(doc, new);
+                    bs.rows[base + kn][0] += 1;
+                    totals[kn] += 1;
+                    bs.inv_total[kn] = 1.0 / (totals[kn] as f64 + vbeta);
+                    if new != old {
+                        if bs.rows[base + kn] == [1, 0] {
+                            bs.touched.push((base + kn) as u32);
+                        }
+                        self.total_deltas[ko] -= 1;
+                        self.total_deltas[kn] += 1;
+                        self.tokens.set_position_topic(pos, new as u16);
+                        bs.word_z[wz as usize] = new as u16;
+                    }
+                    continue;
+                }
 
                 let own = self.tokens.word_tokens(first + l as usize);
                 let (lo, hi) = (own.start - word_base, own.end - word_base);
