@@ -124,15 +124,23 @@ def main():
     ap.add_argument("--variants", nargs="+", default=["mh2", "gibbs"],
                     help="glint-lda samplers: mhN (MH with N cycles) or gibbs (exact, run for K <= 200)")
     ap.add_argument("--command", default="")
+    ap.add_argument("--report-only", action="store_true",
+                    help="write the report from WORK/quality.json (an interrupted run) without training")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
+    if args.report_only:
+        rows = json.load(open(os.path.join(args.work, "quality.json")))
+        args.ks = sorted({r["k"] for r in rows})
+        n_train = sum(1 for _ in open(os.path.join(args.work, "train.tsv"), encoding="utf-8"))
+        n_test = sum(1 for _ in open(os.path.join(args.work, "test.tsv"), encoding="utf-8"))
+        write_report(args, rows, n_train, n_test)
+        return
     n_train, n_test = split_corpus(args.corpus, args.work, 0.1, 12345)
     for part, min_count, extra in [("train", "5", ["--export-terms", os.path.join(args.work, "train-terms.txt")]),
                                    ("test", "1", [])]:
         run([args.glint, "ingest", os.path.join(args.work, f"{part}.tsv"), "--format", "tsv",
              "--out", os.path.join(args.work, part), "--min-count", min_count, "--no-progress"] + extra,
             stdout=subprocess.DEVNULL)
-    manifest = json.load(open(os.path.join(args.work, "train", "manifest.json")))
 
     rows = []
     for k in args.ks:
@@ -161,6 +169,11 @@ def main():
             with open(os.path.join(args.work, "quality.json"), "w") as f:
                 json.dump(rows, f, indent=1)
 
+    write_report(args, rows, n_train, n_test)
+
+
+def write_report(args, rows, n_train, n_test):
+    manifest = json.load(open(os.path.join(args.work, "train", "manifest.json")))
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     with open(args.report, "w") as f:
         f.write("# Quality per second: glint-lda against tomotopy\n\n")
@@ -172,6 +185,8 @@ def main():
         f.write(f"- both: {args.threads} threads, alpha = 50/K, beta = {args.beta}; tomotopy {tp.__version__} "
                 f"LDAModel, optim_interval = 0; held-out perplexity by document completion, scored by "
                 f"`glint-lda eval` for both; seconds are training time only (evaluation excluded)\n\n")
+        seeds = {k: sorted({r["seed"] for r in rows if r["k"] == k}) for k in args.ks}
+        f.write("- seeds per K: " + ", ".join(f"K={k}: {seeds[k]}" for k in args.ks) + "\n\n")
         f.write("## Time to tomotopy's perplexity at its last checkpoint (median over seeds)\n\n")
         f.write("| K | system | tomotopy perplexity @%d | tomotopy s | glint-lda s to reach it | ratio | glint-lda final perplexity (its last iteration) |\n" % args.tomotopy_iters[-1])
         f.write("|---|---|---|---|---|---|---|\n")

@@ -42,6 +42,8 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Infer the topic distributions of new documents with a trained model (writes Parquet).
     Infer(commands::infer::InferArgs),
+    /// Write the comparison report (HTML with plots, and Markdown) over evaluated run directories.
+    Report(commands::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Topics(args) => commands::topics::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Infer(args) => commands::infer::run(args),
+        Command::Report(args) => commands::report::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -7,6 +7,7 @@
 //! * [`recovery`], [`matching`]: distance to a known truth after a one-to-one topic matching.
 //! * [`fold_in`], [`infer`]: θ for new documents with φ fixed (inference, and the basis of
 //!   perplexity), written to Parquet.
+//! * [`report`]: the comparison report (HTML with inline SVG, and Markdown).
 //! * [`model`], [`docs`]: a model directory, and documents aligned to its vocabulary by term.
 //!
 //! ```
@@ -30,6 +31,7 @@ pub mod matching;
 pub mod model;
 pub mod perplexity;
 pub mod recovery;
+pub mod report;
 
 pub use coherence::{Coherence, coherence, topic_diversity};
 pub use docs::AlignedDocs;
@@ -39,3 +41,4 @@ pub use infer::{infer_theta, write_theta};
 pub use model::TopicModel;
 pub use perplexity::{HeldOutPerplexity, PerplexityOptions, held_out_perplexity};
 pub use recovery::{Truth, topic_recovery};
+pub use report::{RunSummary, render_html, render_markdown};

@@ -73,8 +73,9 @@ pub struct Worker {
     pub rng: SamplerRng,
     kernel: Kernel,
     kind: SamplerKind,
-    /// K-wide scratch of the exact Gibbs draw.
+    /// K-wide scratch of the exact Gibbs draw, and its block sums.
     weights: Vec<f64>,
+    weight_sums: Vec<f64>,
     scratch: Scratch,
     /// This worker's changes of n_k since the last [`Worker::take_total_deltas`].
     total_deltas: Vec<i64>,
@@ -252,6 +253,7 @@ impl Worker {
             kernel: Kernel::new(h, mh_cycles),
             kind,
             weights: vec![0.0; k],
+            weight_sums: Vec::new(),
             scratch: Scratch {
                 cur: vec![0; k],
                 stale: vec![0; k],

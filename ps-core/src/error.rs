@@ -13,7 +13,9 @@ pub enum PsError {
     ColOutOfRange { model: String, col: u32, cols: u32 },
     #[error("unknown model '{0}'")]
     UnknownModel(String),
-    #[error("model '{0}' already exists with a different specification")]
+    /// A model of that name exists with another specification; the text names the model and
+    /// what differs.
+    #[error("model {0}")]
     ModelExists(String),
     #[error("model '{model}' holds {actual} values, not {requested}")]
     TypeMismatch {
@@ -44,6 +46,17 @@ pub enum PsError {
     Master(String),
     #[error("snapshot {path}: {message}")]
     Snapshot { path: PathBuf, message: String },
+    /// A push whose sequence number lies in a gap this shard gave up on after more than the
+    /// dedup window of later pushes were applied: it was **not** applied, and never will be
+    /// under this (writer, seq). Not retryable.
+    #[error(
+        "push {seq} of writer {writer} to model '{model}' expired: the shard gave up on it after applying too many later pushes; it was not applied"
+    )]
+    SeqExpired {
+        model: String,
+        writer: u64,
+        seq: u64,
+    },
     #[error("server is shutting down")]
     ShuttingDown,
     /// A server could not serve (its listener or connection machinery failed).

@@ -96,8 +96,17 @@ impl Master {
                         reg.servers.len()
                     )));
                 }
-                if reg.models.contains_key(&spec.name) {
-                    return Err(PsError::ModelExists(spec.name));
+                if let Some(existing) = reg.models.get(&spec.name) {
+                    // The same request again (its first reply may have been lost): success.
+                    if existing.spec == spec && existing.shards == shards {
+                        return Ok(MasterResponse::Model(existing.clone()));
+                    }
+                    return Err(PsError::ModelExists(describe_difference(
+                        &existing.spec,
+                        existing.shards,
+                        &spec,
+                        shards,
+                    )));
                 }
                 let record = ModelRecord { spec, shards };
                 reg.models.insert(record.spec.name.clone(), record.clone());
@@ -112,10 +121,40 @@ impl Master {
             MasterRequest::ListModels => Ok(MasterResponse::Models(
                 reg.models.values().cloned().collect(),
             )),
-            MasterRequest::RemoveModel { name } => match reg.models.remove(&name) {
-                Some(_) => Ok(MasterResponse::Done),
-                None => Err(PsError::UnknownModel(name)),
-            },
+            // Removing a model that is already gone is a harmless retry.
+            MasterRequest::RemoveModel { name } => {
+                reg.models.remove(&name);
+                Ok(MasterResponse::Done)
+            }
         }
     }
+}
+
+/// "'name' already exists with 10 rows, not 12" and the like: what differs between two specs.
+pub(crate) fn describe_difference(
+    old: &ModelSpec,
+    old_shards: u32,
+    new: &ModelSpec,
+    new_shards: u32,
+) -> String {
+    let mut diffs = Vec::new();
+    let mut field = |what: &str, a: String, b: String| {
+        if a != b {
+            diffs.push(format!("{a} {what}, not {b}"));
+        }
+    };
+    field("rows", old.rows.to_string(), new.rows.to_string());
+    field("columns", old.cols.to_string(), new.cols.to_string());
+    field("shards", old_shards.to_string(), new_shards.to_string());
+    field(
+        "(value type)",
+        format!("{:?}", old.dtype),
+        format!("{:?}", new.dtype),
+    );
+    if diffs.is_empty() {
+        diffs.push(format!(
+            "another layout or aggregator: {old:?}, not {new:?}"
+        ));
+    }
+    format!("'{}' already exists with {}", old.name, diffs.join(", "))
 }

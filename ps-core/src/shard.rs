@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use crate::aggregate::{Aggregation, AggregatorRegistry};
-use crate::dedup::Dedup;
+use crate::dedup::{Admission, Dedup};
 use crate::error::{PsError, Result};
 use crate::message::{Push, Request, Response};
 use crate::partition::Partitioner;
@@ -21,17 +21,27 @@ use crate::store::AnyStore;
 /// Limits a shard enforces on every request, so one bad client cannot exhaust a server.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Most rows or elements in one request.
+    /// Most rows or elements in one request, and most values in one pull's answer
+    /// (rows × columns for dense rows, stored elements for sparse ones).
     pub max_request_elements: usize,
-    /// Most elements a dense partition may allocate.
-    pub max_dense_elements: u64,
+    /// Most bytes one partition may allocate when created: dense values, or the per-row
+    /// headers of a sparse model (its elements then grow with pushes).
+    pub max_partition_bytes: u64,
+    /// Most models one server holds.
+    pub max_models: usize,
 }
 
+/// Bytes of an empty sparse row (a `Vec` header).
+const SPARSE_ROW_BYTES: u64 = 24;
+
 impl Default for Limits {
+    /// Defaults that keep a server alive on a 24 GB machine: a pull answers at most 16M values
+    /// (64–128 MB), a partition starts at most 4 GiB, and at most 1,024 models.
     fn default() -> Self {
         Limits {
             max_request_elements: 1 << 24,
-            max_dense_elements: 1 << 31,
+            max_partition_bytes: 4 << 30,
+            max_models: 1024,
         }
     }
 }
@@ -148,6 +158,8 @@ impl Shard {
                 let part = self.partition(model)?;
                 let part = part.read().unwrap_or_else(|e| e.into_inner());
                 let locals = part.locals(rows)?;
+                // Bound the answer, not only the question: many copies of one wide row.
+                self.check_size(part.store.block_elements(&locals))?;
                 Ok(Response::Rows(part.store.block(&locals)))
             }
             Request::PullElements { model, rows, cols } => {
@@ -199,16 +211,17 @@ impl Shard {
         let aggregation = self.aggregators.resolve(&spec.aggregator)?;
         let partitioner = Partitioner::new(spec.partitioner, spec.rows, shards as usize);
         let local_rows = partitioner.rows_on(shard as usize);
-        let limit = self.config.limits.max_dense_elements;
-        let elements = local_rows.saturating_mul(spec.cols as u64);
-        let too_big = match spec.storage {
-            Storage::Dense => elements > limit,
+        let limit = self.config.limits.max_partition_bytes;
+        let bytes = match spec.storage {
+            Storage::Dense => local_rows
+                .saturating_mul(u64::from(spec.cols))
+                .saturating_mul(spec.dtype.size_bytes() as u64),
             // A sparse row costs a list header even when empty.
-            Storage::Sparse => local_rows > limit,
+            Storage::Sparse => local_rows.saturating_mul(SPARSE_ROW_BYTES),
         };
-        if too_big {
+        if bytes > limit {
             return Err(PsError::InvalidRequest(format!(
-                "model '{}' needs {elements} elements on shard {shard}, over this server's limit of {limit}",
+                "model '{}' needs {bytes} bytes on shard {shard}, over this server's limit of {limit} bytes per model",
                 spec.name
             )));
         }
@@ -219,7 +232,19 @@ impl Shard {
             if existing.spec == *spec && existing.shard == shard && existing.shards == shards {
                 return Ok(Response::Done);
             }
-            return Err(PsError::ModelExists(spec.name.clone()));
+            return Err(PsError::ModelExists(crate::master::describe_difference(
+                &existing.spec,
+                existing.shards,
+                spec,
+                shards,
+            )));
+        }
+        let max_models = self.config.limits.max_models;
+        if models.len() >= max_models {
+            return Err(PsError::InvalidRequest(format!(
+                "this server already holds {} models, its limit",
+                models.len()
+            )));
         }
         let part = Partition::new(spec.clone(), shard, shards, aggregation);
         models.insert(spec.name.clone(), Arc::new(RwLock::new(part)));
@@ -248,9 +273,19 @@ impl Shard {
         // Validate everything before changing anything: a push is applied whole or not at all.
         let locals = part.locals(&push.rows)?;
         part.check_cols(&push.cols)?;
-        if !part.dedup.admit(push.writer, push.seq) {
-            tracing::debug!(model = %push.model, writer = push.writer, seq = push.seq, "duplicate push ignored");
-            return Ok(Response::Done);
+        match part.dedup.admit(push.writer, push.seq) {
+            Admission::New => {}
+            Admission::Duplicate => {
+                tracing::debug!(model = %push.model, writer = push.writer, seq = push.seq, "duplicate push ignored");
+                return Ok(Response::Done);
+            }
+            Admission::Expired => {
+                return Err(PsError::SeqExpired {
+                    model: push.model.clone(),
+                    writer: push.writer,
+                    seq: push.seq,
+                });
+            }
         }
         let part = &mut *part;
         part.store
@@ -307,5 +342,120 @@ impl Shard {
         &self,
     ) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<RwLock<Partition>>>> {
         self.models.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::AggregatorRegistry;
+    use crate::spec::ModelSpec;
+    use crate::value::{DType, Values};
+
+    fn shard(limits: Limits) -> Shard {
+        Shard::new(
+            ShardConfig {
+                data_dir: None,
+                limits,
+            },
+            AggregatorRegistry::default(),
+        )
+    }
+
+    fn create(s: &Shard, spec: ModelSpec) -> Result<Response> {
+        s.handle(&Request::Create {
+            spec,
+            shard: 0,
+            shards: 1,
+        })
+    }
+
+    fn push(s: &Shard, seq: u64) -> Result<Response> {
+        s.handle(&Request::Push(Push {
+            model: "m".into(),
+            writer: 7,
+            seq,
+            rows: vec![0],
+            cols: vec![0],
+            values: Values::I32(vec![1]),
+        }))
+    }
+
+    fn value(s: &Shard) -> Response {
+        s.handle(&Request::PullElements {
+            model: "m".into(),
+            rows: vec![0],
+            cols: vec![0],
+        })
+        .unwrap_or(Response::Done)
+    }
+
+    #[test]
+    fn a_late_push_below_a_given_up_gap_is_refused_not_done() {
+        // Regression (issue 9): it was answered Done and never applied.
+        let s = shard(Limits::default());
+        create(&s, ModelSpec::matrix("m", 1, 1, DType::I32)).unwrap();
+        let later = (1u64 << 16) + 1;
+        for seq in 2..=later + 1 {
+            assert_eq!(push(&s, seq).unwrap(), Response::Done);
+        }
+        let err = push(&s, 1).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PsError::SeqExpired {
+                    writer: 7,
+                    seq: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!err.is_retryable());
+        assert_eq!(value(&s), Response::Values(Values::I32(vec![later as i32])));
+        // A retry of an applied push is still a harmless duplicate.
+        assert_eq!(push(&s, 5).unwrap(), Response::Done);
+        assert_eq!(value(&s), Response::Values(Values::I32(vec![later as i32])));
+    }
+
+    #[test]
+    fn creates_are_bounded_in_bytes_and_in_number() {
+        // Regression (issue 9): a sparse model of 2^31 rows allocated ~48 GiB of row headers.
+        let s = shard(Limits {
+            max_models: 2,
+            ..Limits::default()
+        });
+        let mut huge = ModelSpec::matrix("h", 1 << 31, 1000, DType::I32);
+        huge.storage = crate::spec::Storage::Sparse;
+        let err = create(&s, huge).unwrap_err();
+        assert!(err.to_string().contains("bytes"), "{err}");
+        create(&s, ModelSpec::matrix("a", 4, 4, DType::I32)).unwrap();
+        create(&s, ModelSpec::matrix("b", 4, 4, DType::I32)).unwrap();
+        let err = create(&s, ModelSpec::matrix("c", 4, 4, DType::I32)).unwrap_err();
+        assert!(err.to_string().contains("limit"), "{err}");
+        // The identical create again is a harmless retry, even at the limit.
+        create(&s, ModelSpec::matrix("a", 4, 4, DType::I32)).unwrap();
+    }
+
+    #[test]
+    fn a_pull_is_bounded_by_the_values_it_answers() {
+        // Regression (issue 9): 16M copies of one wide dense row would reserve 64 GB.
+        let s = shard(Limits {
+            max_request_elements: 10_000,
+            ..Limits::default()
+        });
+        create(&s, ModelSpec::matrix("w", 2, 1000, DType::I32)).unwrap();
+        let ok = s.handle(&Request::PullRows {
+            model: "w".into(),
+            rows: vec![0; 10],
+        });
+        assert!(ok.is_ok());
+        let err = s
+            .handle(&Request::PullRows {
+                model: "w".into(),
+                rows: vec![1; 11],
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("11000"), "{err}");
     }
 }

@@ -38,6 +38,9 @@ struct PartitionEntry {
     file: String,
     /// (writer, applied_through, applied sequence numbers above it)
     windows: Vec<(u64, u64, Vec<u64>)>,
+    /// (writer, given-up ranges): absent in snapshots of earlier versions.
+    #[serde(default)]
+    expired: Vec<(u64, Vec<(u64, u64)>)>,
 }
 
 /// Writes `partitions` to `dir`, replacing any snapshot there.
@@ -73,12 +76,20 @@ pub(crate) fn save(dir: &Path, partitions: &[Arc<RwLock<Partition>>]) -> Result<
             .iter()
             .map(|(&w, win)| (w, win.applied_through, win.ahead.iter().copied().collect()))
             .collect();
+        let expired = part
+            .dedup
+            .writers
+            .iter()
+            .filter(|(_, win)| !win.expired.is_empty())
+            .map(|(&w, win)| (w, win.expired.clone()))
+            .collect();
         entries.push(PartitionEntry {
             spec: part.spec.clone(),
             shard: part.shard,
             shards: part.shards,
             file,
             windows,
+            expired,
         });
     }
     let manifest = Manifest {
@@ -132,8 +143,12 @@ pub(crate) fn load(dir: &Path, aggregators: &AggregatorRegistry) -> Result<Vec<P
                 SeqWindow {
                     applied_through,
                     ahead,
+                    expired: Vec::new(),
                 },
             );
+        }
+        for (writer, ranges) in entry.expired {
+            dedup.writers.entry(writer).or_default().expired = ranges;
         }
         part.dedup = dedup;
         out.push(part);

@@ -74,6 +74,14 @@ impl<T: Value> RowStore<T> {
         }
     }
 
+    /// How many values [`RowStore::block`] would answer for these rows.
+    pub fn block_elements(&self, locals: &[usize]) -> usize {
+        match self {
+            RowStore::Dense { cols, .. } => locals.len().saturating_mul(*cols),
+            RowStore::Sparse { rows } => locals.iter().map(|&l| rows[l].len()).sum(),
+        }
+    }
+
     /// The given local rows as one block (dense storage gives a dense block, sparse a sparse one).
     pub fn block(&self, locals: &[usize]) -> RowBlock {
         match self {
@@ -161,6 +169,10 @@ impl AnyStore {
 
     pub fn block(&self, locals: &[usize]) -> RowBlock {
         with_store!(self, s => s.block(locals))
+    }
+
+    pub fn block_elements(&self, locals: &[usize]) -> usize {
+        with_store!(self, s => s.block_elements(locals))
     }
 
     pub fn gather(&self, locals: &[usize], cols: &[u32]) -> Values {

@@ -5,6 +5,7 @@ pub mod eval;
 pub mod infer;
 pub mod ingest;
 pub mod master;
+pub mod report;
 pub mod server;
 pub mod topics;
 pub mod train;

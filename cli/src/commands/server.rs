@@ -38,6 +38,15 @@ pub struct ServerArgs {
     /// How long to keep trying to register with the master, in seconds.
     #[arg(long, default_value_t = 30)]
     pub register_timeout_secs: u64,
+    /// Most rows or elements in one request, and most values in one pull's answer.
+    #[arg(long, default_value_t = Limits::default().max_request_elements)]
+    pub max_request_elements: usize,
+    /// Most bytes one model's partition may allocate when it is created, in MiB.
+    #[arg(long, default_value_t = Limits::default().max_partition_bytes >> 20)]
+    pub max_model_mb: u64,
+    /// Most models this server holds.
+    #[arg(long, default_value_t = Limits::default().max_models)]
+    pub max_models: usize,
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
@@ -71,7 +80,11 @@ async fn serve(args: ServerArgs, token: Option<String>) -> anyhow::Result<()> {
     };
     let config = ShardConfig {
         data_dir: args.data_dir.clone(),
-        limits: Limits::default(),
+        limits: Limits {
+            max_request_elements: args.max_request_elements,
+            max_partition_bytes: args.max_model_mb.saturating_mul(1 << 20),
+            max_models: args.max_models,
+        },
     };
     let shard = Arc::new(Shard::new(config, AggregatorRegistry::default()));
     let options = ServeOptions {

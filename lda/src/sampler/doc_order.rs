@@ -75,8 +75,10 @@ impl Worker {
             bs.ext.resize(k, 0);
         }
         let base = self.tokens.word_tokens(range.start).start;
+        // The word-order topics and the proposals serve the MH kernel only.
+        let mh = self.kind == SamplerKind::Mh;
         bs.word_z.clear();
-        if words > 0 {
+        if mh && words > 0 {
             let end = self.tokens.word_tokens(range.end - 1).end;
             bs.word_z.extend((base..end).map(|i| self.tokens.topic(i)));
         }
@@ -101,6 +103,9 @@ impl Worker {
             }
             if result.is_err() {
                 break;
+            }
+            if !mh {
+                continue;
             }
             let own = self.tokens.word_tokens(range.start + l);
             let own = &bs.word_z[own.start - base..own.end - base];
@@ -230,6 +235,7 @@ impl Worker {
                         &bs.inv_total,
                         self.kernel.beta,
                         &mut self.weights,
+                        &mut self.weight_sums,
                         &mut self.rng,
                     );
                     bs.doc_dense[new as usize] += 1.0;
@@ -245,7 +251,6 @@ impl Worker {
                         self.total_deltas[ko] -= 1;
                         self.total_deltas[kn] += 1;
                         self.tokens.set_position_topic(pos, new as u16);
-                        bs.word_z[wz as usize] = new as u16;
                     }
                     continue;
                 }

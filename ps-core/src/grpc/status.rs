@@ -59,6 +59,9 @@ fn error_to_pb(e: &PsError) -> pb::Error {
         }),
         PsError::ShuttingDown => Kind::ShuttingDown(pb::Empty {}),
         PsError::Server(m) => Kind::Server(m),
+        PsError::SeqExpired { model, writer, seq } => {
+            Kind::SeqExpired(pb::SeqExpired { model, writer, seq })
+        }
     };
     pb::Error { kind: Some(kind) }
 }
@@ -107,6 +110,11 @@ fn error_from_pb(e: pb::Error) -> Option<PsError> {
         },
         Kind::ShuttingDown(_) => PsError::ShuttingDown,
         Kind::Server(m) => PsError::Server(m),
+        Kind::SeqExpired(x) => PsError::SeqExpired {
+            model: x.model,
+            writer: x.writer,
+            seq: x.seq,
+        },
     })
 }
 
@@ -125,7 +133,9 @@ pub fn error_to_status(e: &PsError) -> Status {
             Code::Unavailable
         }
         PsError::Unauthenticated(_) => Code::Unauthenticated,
-        PsError::Master(_) | PsError::Snapshot { .. } => Code::FailedPrecondition,
+        PsError::Master(_) | PsError::Snapshot { .. } | PsError::SeqExpired { .. } => {
+            Code::FailedPrecondition
+        }
         PsError::Server(_) => Code::Internal,
     };
     Status::with_details(
