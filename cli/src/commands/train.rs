@@ -35,7 +35,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.01)]
     pub beta: f64,
     /// How each token is drawn: mh (Metropolis-Hastings cycles, O(1) per token), gibbs (the exact
-    /// conditional, O(K) per token), or auto (gibbs up to K = AUTO_GIBBS_MAX_K, mh above: the
+    /// conditional, O(K) per token), or auto (gibbs up to K = 200, mh above: the
     /// measured crossover of time to a held-out perplexity, see ARCHITECTURE.md).
     #[arg(long, value_enum, default_value_t = SamplerArg::Auto)]
     pub sampler: SamplerArg,
@@ -98,7 +98,7 @@ pub enum SamplerArg {
 }
 
 /// Largest K at which `--sampler auto` picks the exact Gibbs draw.
-pub const AUTO_GIBBS_MAX_K: u32 = 50;
+pub const AUTO_GIBBS_MAX_K: u32 = 200;
 
 impl SamplerArg {
     fn resolve(self, topics: u32) -> lda::SamplerKind {
