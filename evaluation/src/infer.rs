@@ -17,7 +17,18 @@ use parquet::file::properties::WriterProperties;
 use crate::docs::AlignedDocs;
 use crate::error::{EvalError, Result};
 use crate::fold_in::{FoldIn, FoldInOptions, doc_rng};
+use crate::fold_in_mh::MhFoldIn;
 use crate::model::TopicModel;
+
+/// How documents are folded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoldInMethod {
+    /// Collapsed Gibbs over all K topics per token (the evaluation's reference, O(K)).
+    Gibbs,
+    /// Metropolis-Hastings with exact word and doc proposals, O(1) per step; this many
+    /// (word, doc) cycles per token and sweep.
+    Mh { cycles: u32 },
+}
 
 /// θ of every document of `docs` (row-major, K per document).
 pub fn infer_theta(
@@ -25,6 +36,7 @@ pub fn infer_theta(
     docs: &AlignedDocs,
     alpha: &[f64],
     opts: &FoldInOptions,
+    method: FoldInMethod,
     threads: usize,
 ) -> Result<Vec<f64>> {
     opts.validate()?;
@@ -36,18 +48,30 @@ pub fn infer_theta(
         )));
     }
     let phi_wk = model.word_major();
+    let mh = match method {
+        FoldInMethod::Mh { cycles } => {
+            let mut m = MhFoldIn::new(&phi_wk, alpha, &docs.docs);
+            m.cycles = cycles.max(1);
+            Some(m)
+        }
+        FoldInMethod::Gibbs => None,
+    };
     let mut theta = vec![0.0; docs.len() * k];
     let threads = threads.max(1).min(docs.len().max(1));
     let chunk_docs = docs.len().div_ceil(threads).max(1);
     std::thread::scope(|s| {
         for (c, out) in theta.chunks_mut(chunk_docs * k).enumerate() {
-            let phi_wk = &phi_wk;
+            let (phi_wk, mh) = (&phi_wk, &mh);
             s.spawn(move || {
                 let mut fold = FoldIn::new();
+                let (mut z, mut counts) = (Vec::new(), Vec::new());
                 for (i, row) in out.chunks_mut(k).enumerate() {
                     let d = c * chunk_docs + i;
                     let mut rng = doc_rng(opts.seed, d as u64);
-                    fold.theta(&docs.docs[d], phi_wk, alpha, opts, &mut rng, row);
+                    match mh {
+                        Some(m) => m.theta(&docs.docs[d], opts, &mut rng, &mut z, &mut counts, row),
+                        None => fold.theta(&docs.docs[d], phi_wk, alpha, opts, &mut rng, row),
+                    }
                 }
             });
         }

@@ -1,5 +1,6 @@
-//! Latent Dirichlet Allocation trained by collapsed Gibbs sampling with LightLDA's
-//! Metropolis-Hastings proposals (O(1) per token), on the ps-core parameter server.
+//! Latent Dirichlet Allocation trained by collapsed Gibbs sampling on the ps-core parameter
+//! server: the exact O(K) conditional for small K, or Metropolis-Hastings cycles with word and doc
+//! proposals (O(1) per token) whose every step leaves the exact conditional invariant.
 //!
 //! * [`conditional`]: the exact collapsed conditional every step targets.
 //! * [`alias`], [`mh`]: Vose alias tables, the word proposal and the exactly invariant MH kernel;

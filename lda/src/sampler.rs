@@ -82,12 +82,33 @@ pub struct Worker {
     block: doc_order::BlockScratch,
 }
 
-/// The counts one token's chain reads. `row` is the word's row as (current, pulled) pairs: one
-/// cache line holds both, and the pulled value is what deltas are computed against.
-struct PairView<'a> {
+/// A word's current counts n_wk in one of the two scratch layouts.
+pub(crate) trait WordRow {
+    fn count(&self, k: usize) -> i32;
+}
+
+/// A dense row of current counts (sampling word by word).
+impl WordRow for &[i32] {
+    #[inline(always)]
+    fn count(&self, k: usize) -> i32 {
+        self[k]
+    }
+}
+
+/// (current, pulled) pairs (sampling in document order): one cache line holds both, and the
+/// pulled value is what deltas are computed against.
+impl WordRow for &[[i32; 2]] {
+    #[inline(always)]
+    fn count(&self, k: usize) -> i32 {
+        self[k][0]
+    }
+}
+
+/// The counts one token's chain reads.
+pub(crate) struct View<'a, W> {
     dt: &'a DocTopics,
     doc: u32,
-    row: &'a [[i32; 2]],
+    row: W,
     totals: &'a [i64],
     doc_z: &'a [u16],
     doc_slot: u32,
@@ -96,65 +117,14 @@ struct PairView<'a> {
     word_slot: u32,
 }
 
-impl TokenCounts for PairView<'_> {
+impl<W: WordRow> TokenCounts for View<'_, W> {
     #[inline(always)]
     fn doc(&self, k: u32) -> u32 {
         self.dt.get(self.doc, k)
     }
     #[inline(always)]
     fn word(&self, k: u32) -> i32 {
-        self.row[k as usize][0]
-    }
-    #[inline(always)]
-    fn total(&self, k: u32) -> i64 {
-        self.totals[k as usize]
-    }
-    #[inline(always)]
-    fn doc_len(&self) -> u32 {
-        self.doc_z.len() as u32
-    }
-    #[inline(always)]
-    fn doc_token_topic(&self, j: u32) -> u32 {
-        u32::from(self.doc_z[j as usize])
-    }
-    #[inline(always)]
-    fn doc_slot(&self) -> u32 {
-        self.doc_slot
-    }
-    #[inline(always)]
-    fn word_len(&self) -> u32 {
-        self.word_z.len() as u32
-    }
-    #[inline(always)]
-    fn word_token_topic(&self, r: u32) -> u32 {
-        u32::from(self.word_z[r as usize])
-    }
-    #[inline(always)]
-    fn word_slot(&self) -> u32 {
-        self.word_slot
-    }
-}
-
-/// The counts one token's chain reads, the word's row in a dense scratch.
-struct View<'a> {
-    dt: &'a DocTopics,
-    doc: u32,
-    cur: &'a [i32],
-    totals: &'a [i64],
-    doc_z: &'a [u16],
-    doc_slot: u32,
-    word_z: &'a [u16],
-    word_slot: u32,
-}
-
-impl TokenCounts for View<'_> {
-    #[inline(always)]
-    fn doc(&self, k: u32) -> u32 {
-        self.dt.get(self.doc, k)
-    }
-    #[inline(always)]
-    fn word(&self, k: u32) -> i32 {
-        self.cur[k as usize]
+        self.row.count(k as usize)
     }
     #[inline(always)]
     fn total(&self, k: u32) -> i64 {
@@ -368,7 +338,7 @@ impl Worker {
             let view = View {
                 dt: &self.doc_topics,
                 doc,
-                cur: &self.scratch.cur,
+                row: &self.scratch.cur[..],
                 totals,
                 doc_z: &self.tokens.assignments()[start..start + len],
                 doc_slot: pos - start as u32,

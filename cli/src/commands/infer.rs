@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use evaluation::{AlignedDocs, FoldInOptions, TopicModel, infer_theta, write_theta};
+use evaluation::{AlignedDocs, FoldInMethod, FoldInOptions, TopicModel, infer_theta, write_theta};
 
 /// Written beside the model by `train`: where its corpus came from and how it was analysed.
 pub const CORPUS_INFO_FILE: &str = "corpus.json";
@@ -29,12 +29,19 @@ pub struct InferArgs {
     /// Output directory: theta.parquet with doc, theta (list of K), top_topics.
     #[arg(long)]
     pub out: PathBuf,
-    /// Gibbs sweeps per document.
-    #[arg(long, default_value_t = 50)]
+    /// Sweeps over each document.
+    #[arg(long, default_value_t = 20)]
     pub sweeps: u32,
     /// Sweeps discarded before θ is averaged.
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = 10)]
     pub burn_in: u32,
+    /// mh (Metropolis-Hastings with exact proposals, O(1) per step: fast) or gibbs (all K
+    /// topics per token, as `eval` does).
+    #[arg(long, value_enum, default_value_t = MethodArg::Mh)]
+    pub method: MethodArg,
+    /// With --method mh: (word, doc) proposal cycles per token and sweep.
+    #[arg(long, default_value_t = 1)]
+    pub mh_steps: u32,
     /// Document-topic prior α [default: the model's].
     #[arg(long)]
     pub alpha: Option<f64>,
@@ -46,6 +53,12 @@ pub struct InferArgs {
     /// Threads [default: available cores].
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum MethodArg {
+    Mh,
+    Gibbs,
 }
 
 pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
@@ -72,7 +85,13 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
     };
     let t0 = Instant::now();
-    let theta = infer_theta(&model, &docs, &alpha, &opts, threads)?;
+    let method = match args.method {
+        MethodArg::Mh => FoldInMethod::Mh {
+            cycles: args.mh_steps,
+        },
+        MethodArg::Gibbs => FoldInMethod::Gibbs,
+    };
+    let theta = infer_theta(&model, &docs, &alpha, &opts, method, threads)?;
     let secs = t0.elapsed().as_secs_f64();
     fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let path = args.out.join(THETA_FILE);

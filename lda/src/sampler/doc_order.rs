@@ -8,7 +8,7 @@
 
 use std::ops::Range;
 
-use super::{Deltas, PairView, SamplerKind, Worker, external_share};
+use super::{Deltas, SamplerKind, View, Worker, external_share};
 use crate::alias::WordProposal;
 use crate::error::{LdaError, Result};
 
@@ -226,10 +226,10 @@ impl Worker {
                 }
                 bs.rows[base + ko][0] -= 1;
                 totals[ko] -= 1;
-                if gibbs {
+                let new = if gibbs {
                     bs.doc_dense[ko] -= 1.0;
                     bs.inv_total[ko] = 1.0 / (totals[ko] as f64 + vbeta);
-                    let new = crate::gibbs::draw_dense(
+                    crate::gibbs::draw_dense(
                         &bs.doc_dense,
                         &bs.rows[base..base + k],
                         &bs.inv_total,
@@ -237,50 +237,32 @@ impl Worker {
                         &mut self.weights,
                         &mut self.weight_sums,
                         &mut self.rng,
-                    );
-                    bs.doc_dense[new as usize] += 1.0;
-                    let kn = new as usize;
-                    self.doc_topics.increment(doc, new);
-                    bs.rows[base + kn][0] += 1;
-                    totals[kn] += 1;
-                    bs.inv_total[kn] = 1.0 / (totals[kn] as f64 + vbeta);
-                    if new != old {
-                        if bs.rows[base + kn] == [1, 0] {
-                            bs.touched.push((base + kn) as u32);
-                        }
-                        self.total_deltas[ko] -= 1;
-                        self.total_deltas[kn] += 1;
-                        self.tokens.set_position_topic(pos, new as u16);
-                    }
-                    continue;
-                }
-
-                let own = self.tokens.word_tokens(first + l as usize);
-                let (lo, hi) = (own.start - word_base, own.end - word_base);
-                let view = PairView {
-                    dt: &self.doc_topics,
-                    doc,
-                    row: &bs.rows[base..base + k],
-                    totals,
-                    doc_z: &self.tokens.assignments()[start..start + len],
-                    doc_slot: pos - start as u32,
-                    word_z: &bs.word_z[lo..hi],
-                    word_slot: wz - lo as u32,
-                };
-                let new = match self.kind {
-                    SamplerKind::Mh => {
-                        self.kernel
-                            .sample(&view, &bs.proposals[l as usize], old, &mut self.rng)
-                    }
-                    SamplerKind::Gibbs => {
-                        crate::gibbs::draw(&self.kernel, &view, &mut self.weights, &mut self.rng)
-                    }
+                    )
+                } else {
+                    let own = self.tokens.word_tokens(first + l as usize);
+                    let (lo, hi) = (own.start - word_base, own.end - word_base);
+                    let view = View {
+                        dt: &self.doc_topics,
+                        doc,
+                        row: &bs.rows[base..base + k],
+                        totals,
+                        doc_z: &self.tokens.assignments()[start..start + len],
+                        doc_slot: pos - start as u32,
+                        word_z: &bs.word_z[lo..hi],
+                        word_slot: wz - lo as u32,
+                    };
+                    self.kernel
+                        .sample(&view, &bs.proposals[l as usize], old, &mut self.rng)
                 };
 
                 let kn = new as usize;
                 self.doc_topics.increment(doc, new);
                 bs.rows[base + kn][0] += 1;
                 totals[kn] += 1;
+                if gibbs {
+                    bs.doc_dense[kn] += 1.0;
+                    bs.inv_total[kn] = 1.0 / (totals[kn] as f64 + vbeta);
+                }
                 if new != old {
                     if bs.rows[base + kn] == [1, 0] {
                         bs.touched.push((base + kn) as u32);
@@ -288,7 +270,9 @@ impl Worker {
                     self.total_deltas[ko] -= 1;
                     self.total_deltas[kn] += 1;
                     self.tokens.set_position_topic(pos, new as u16);
-                    bs.word_z[wz as usize] = new as u16;
+                    if !gibbs {
+                        bs.word_z[wz as usize] = new as u16;
+                    }
                 }
             }
             begin = end;
