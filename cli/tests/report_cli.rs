@@ -115,6 +115,7 @@ fn report_renders_tables_plots_and_top_words() {
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--disable-dev-shm-usage",
             "--disable-quic",
             "--no-first-run",
             "--disable-background-networking",
