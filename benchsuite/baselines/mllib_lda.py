@@ -21,7 +21,8 @@ from pyspark.ml.feature import CountVectorizer
 from pyspark.sql import SparkSession
 
 spark = (SparkSession.builder.master(f"local[{args.threads}]").appName("glint-lda baseline")
-         .config("spark.driver.memory", "8g").config("spark.ui.enabled", "false").getOrCreate())
+         .config("spark.driver.memory", "8g").config("spark.ui.enabled", "false")
+         .config("spark.ui.showConsoleProgress", "false").getOrCreate())
 spark.sparkContext.setLogLevel("ERROR")
 spark.sparkContext.setCheckpointDir("/tmp/glint-mllib-checkpoints")
 docs = read_docs(args.terms)
