@@ -110,7 +110,10 @@ fn report_renders_tables_plots_and_top_words() {
     };
     let shot = tmp.path().join("report.png");
     let profile = tmp.path().join("chrome-profile");
-    let run = Command::new(chrome)
+    // Bounded: a browser that hangs fails the test instead of stalling CI.
+    let run = Command::new("timeout")
+        .arg("120")
+        .arg(chrome)
         .args([
             "--headless",
             "--no-sandbox",
