@@ -33,29 +33,30 @@ pub fn draw<C: TokenCounts, R: Rng>(
 const LANE: usize = 8;
 
 /// The same draw from dense rows: `doc[k] = n_dk + α`, `row[k][0] = n_wk`, `inv_total[k] =
-/// 1/(n_k + Vβ)`, all with the token left out. The weights are computed in one pass the compiler
-/// can vectorise and summed in blocks of 8, so the search runs over K/8 block sums and then at
-/// most 8 weights instead of a serial scan over all K.
+/// 1/(n_k + Vβ)`, all with the token left out. Weights are single precision (their relative
+/// error, ~1e-7, is far below any sampling noise) so one SIMD instruction handles twice as many
+/// topics; they are computed in one pass the compiler vectorises and summed in blocks of 8, so
+/// the search runs over K/8 block sums and then at most 8 weights instead of a scan over all K.
 #[inline]
 pub fn draw_dense<R: Rng>(
-    doc: &[f64],
+    doc: &[f32],
     row: &[[i32; 2]],
-    inv_total: &[f64],
-    beta: f64,
-    weights: &mut [f64],
-    sums: &mut Vec<f64>,
+    inv_total: &[f32],
+    beta: f32,
+    weights: &mut [f32],
+    sums: &mut Vec<f32>,
     rng: &mut R,
 ) -> u32 {
     let k = weights.len();
     // Equal lengths up front: no bounds checks in the loop.
     let (doc, row, inv_total) = (&doc[..k], &row[..k], &inv_total[..k]);
     for (((w, &d), r), &inv) in weights.iter_mut().zip(doc).zip(row).zip(inv_total) {
-        *w = d * (f64::from(r[0]) + beta) * inv;
+        *w = d * (r[0] as f32 + beta) * inv;
     }
     sums.clear();
-    sums.extend(weights.chunks(LANE).map(|c| c.iter().sum::<f64>()));
-    let total: f64 = sums.iter().sum();
-    let mut x = unit(rng) * total;
+    sums.extend(weights.chunks(LANE).map(|c| c.iter().sum::<f32>()));
+    let total: f32 = sums.iter().sum();
+    let mut x = unit(rng) as f32 * total;
     let mut block = 0;
     while block + 1 < sums.len() && x >= sums[block] {
         x -= sums[block];

@@ -73,9 +73,11 @@ pub struct Worker {
     pub rng: SamplerRng,
     kernel: Kernel,
     kind: SamplerKind,
-    /// K-wide scratch of the exact Gibbs draw, and its block sums.
+    /// K-wide scratch of the exact Gibbs draw (word order), and of the dense draw with its
+    /// block sums (document order).
     weights: Vec<f64>,
-    weight_sums: Vec<f64>,
+    dense_weights: Vec<f32>,
+    weight_sums: Vec<f32>,
     scratch: Scratch,
     /// This worker's changes of n_k since the last [`Worker::take_total_deltas`].
     total_deltas: Vec<i64>,
@@ -223,6 +225,7 @@ impl Worker {
             kernel: Kernel::new(h, mh_cycles),
             kind,
             weights: vec![0.0; k],
+            dense_weights: vec![0.0; k],
             weight_sums: Vec::new(),
             scratch: Scratch {
                 cur: vec![0; k],

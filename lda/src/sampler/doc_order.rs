@@ -29,8 +29,8 @@ pub(crate) struct BlockScratch {
     /// block's first), for the word proposal.
     word_z: Vec<u16>,
     /// Exact Gibbs only: the current document's n_dk + α as a dense row, and 1/(n_k + Vβ).
-    doc_dense: Vec<f64>,
-    inv_total: Vec<f64>,
+    doc_dense: Vec<f32>,
+    inv_total: Vec<f32>,
     doc_nonzeros: Vec<(u32, u32)>,
     /// The documents the block touches, ascending.
     docs: Vec<u32>,
@@ -191,11 +191,11 @@ impl Worker {
     ) -> Result<()> {
         let word_base = self.tokens.word_tokens(first).start;
         let gibbs = self.kind == SamplerKind::Gibbs;
-        let (alpha, vbeta) = (self.kernel.alpha, self.kernel.vbeta);
+        let (alpha, vbeta) = (self.kernel.alpha as f32, self.kernel.vbeta);
+        let inv = |t: i64| (1.0 / (t as f64 + vbeta)) as f32;
         if gibbs {
             bs.inv_total.clear();
-            bs.inv_total
-                .extend(totals.iter().map(|&t| 1.0 / (t as f64 + vbeta)));
+            bs.inv_total.extend(totals.iter().map(|&t| inv(t)));
             bs.doc_dense.resize(k, 0.0);
         }
         let mut begin = 0usize;
@@ -207,7 +207,7 @@ impl Worker {
                 bs.doc_dense.iter_mut().for_each(|x| *x = alpha);
                 self.doc_topics.nonzeros(doc, &mut bs.doc_nonzeros);
                 for &(t, c) in &bs.doc_nonzeros {
-                    bs.doc_dense[t as usize] += f64::from(c);
+                    bs.doc_dense[t as usize] += c as f32;
                 }
             }
             for &[pos, l, wz] in &bs.order[begin..end] {
@@ -228,13 +228,13 @@ impl Worker {
                 totals[ko] -= 1;
                 let new = if gibbs {
                     bs.doc_dense[ko] -= 1.0;
-                    bs.inv_total[ko] = 1.0 / (totals[ko] as f64 + vbeta);
+                    bs.inv_total[ko] = inv(totals[ko]);
                     crate::gibbs::draw_dense(
                         &bs.doc_dense,
                         &bs.rows[base..base + k],
                         &bs.inv_total,
-                        self.kernel.beta,
-                        &mut self.weights,
+                        self.kernel.beta as f32,
+                        &mut self.dense_weights,
                         &mut self.weight_sums,
                         &mut self.rng,
                     )
@@ -261,7 +261,7 @@ impl Worker {
                 totals[kn] += 1;
                 if gibbs {
                     bs.doc_dense[kn] += 1.0;
-                    bs.inv_total[kn] = 1.0 / (totals[kn] as f64 + vbeta);
+                    bs.inv_total[kn] = inv(totals[kn]);
                 }
                 if new != old {
                     if bs.rows[base + kn] == [1, 0] {
