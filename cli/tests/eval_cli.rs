@@ -4,26 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use datasets::synthetic::{DocLength, SyntheticSpec, generate};
 use datasets::{Corpus, CorpusWriter, ManifestExtras, WriterOptions};
 
-fn glint(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_glint-lda"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+mod common;
+use common::{glint, ok};
 
 /// A synthetic corpus (with its true φ) split into `train` (first 90%) and `test`.
 fn split_corpus(root: &Path) {

@@ -1,0 +1,23 @@
+//! Helpers shared by the CLI integration tests: run the real binary, insist that it succeeded.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::process::{Command, Output};
+
+/// Runs `glint-lda` with `args`.
+pub fn glint(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_glint-lda"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Its standard output, after asserting that it exited successfully (stderr in the message).
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
