@@ -54,8 +54,10 @@ fn train_with_test_then_eval_then_infer() {
         "0.2",
         "--iterations",
         "30",
+        // One thread: a deterministic chain, so the truth check below cannot land in a rare
+        // merged-topic mode on a loaded machine (seen once at 2 threads: 0.350 vs 0.104 usually).
         "--threads",
-        "2",
+        "1",
         "--out",
         &model,
         "--test",
@@ -91,7 +93,7 @@ fn train_with_test_then_eval_then_infer() {
         "{ppl} vs {:?}",
         held[2]
     );
-    assert!(r["truth_hellinger"].as_f64().unwrap() < 0.35, "{r}");
+    assert!(r["truth_hellinger"].as_f64().unwrap() < 0.2, "{r}");
     assert!(r["coherence"]["npmi"].as_f64().unwrap().is_finite());
     assert!(tmp.path().join("model/eval.json").is_file());
 
