@@ -46,9 +46,9 @@ mod writer;
 
 pub use error::DatasetsError;
 pub use export::export_terms;
-pub use manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest, ManifestExtras};
+pub use manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest, ManifestExtras, sync_dir};
 pub use reader::{Corpus, Document, DocumentReader};
 pub use remap::{DROPPED, RemapStats, remap_documents};
 pub use schema::{DOCS_DIR, ID_COLUMN, TOKENS_COLUMN, document_schema, part_name};
 pub use vocabulary::{TermStats, VOCAB_FILE, Vocabulary, sort_by_rank};
-pub use writer::{CorpusWriter, WriterOptions};
+pub use writer::{CorpusWriter, PartSet, WriterOptions, finish_corpus};

@@ -88,11 +88,35 @@ impl Manifest {
             .and_then(|()| file.write_all(b"\n"))
             .and_then(|()| file.sync_all())
             .map_err(|e| DatasetsError::io(&tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| DatasetsError::io(&path, e))
+        fs::rename(&tmp, &path).map_err(|e| DatasetsError::io(&path, e))?;
+        sync_dir(dir)
     }
 
     /// Total number of skipped documents over all reasons.
     pub fn skipped_total(&self) -> u64 {
         self.skipped.values().sum()
+    }
+}
+
+/// Makes a rename inside `dir` durable (POSIX: the directory entry is only on disk once the
+/// directory itself is synced). Platforms that cannot open a directory for syncing skip it.
+pub fn sync_dir(dir: &Path) -> Result<(), DatasetsError> {
+    match fs::File::open(dir) {
+        Ok(d) => match d.sync_all() {
+            Ok(()) => Ok(()),
+            // Some file systems and platforms refuse fsync on a directory handle.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::InvalidInput
+                        | std::io::ErrorKind::PermissionDenied
+                        | std::io::ErrorKind::Unsupported
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(DatasetsError::io(dir, e)),
+        },
+        Err(_) => Ok(()),
     }
 }

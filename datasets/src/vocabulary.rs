@@ -1,4 +1,9 @@
-//! The vocabulary of a corpus: `vocab.tsv`, header-less lines `id<TAB>term<TAB>count<TAB>docs`.
+//! The vocabulary of a corpus: `vocab.tsv`, header-less lines
+//! `id<TAB>term<TAB>count<TAB>docs[<TAB>surface]`.
+//!
+//! `surface` (optional, written when known) is the term's most frequent form in the text before
+//! stemming (`peac` → `peace`), for display. Terms and surface forms are escaped: a backslash,
+//! tab, newline or carriage return inside one is written `\\`, `\t`, `\n`, `\r`.
 //!
 //! Ids are dense from 0 and ordered by descending count (ties by term), so frequent words get small
 //! ids: the sampler and the parameter-server partitioner rely on it.
@@ -29,6 +34,49 @@ pub struct Vocabulary {
     terms: Vec<String>,
     counts: Vec<u64>,
     docs: Vec<u64>,
+    /// Display forms by id, or empty when unknown.
+    surfaces: Vec<String>,
+}
+
+/// Escapes a `vocab.tsv` field (see the module documentation).
+fn escape(field: &str) -> std::borrow::Cow<'_, str> {
+    if !field.contains(['\\', '\t', '\n', '\r']) {
+        return field.into();
+    }
+    let mut out = String::with_capacity(field.len() + 2);
+    for c in field.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
+/// Undoes [`escape`]; `None` on an unknown escape.
+fn unescape(field: &str) -> Option<String> {
+    if !field.contains('\\') {
+        return Some(field.to_owned());
+    }
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next()? {
+            '\\' => '\\',
+            't' => '\t',
+            'n' => '\n',
+            'r' => '\r',
+            _ => return None,
+        });
+    }
+    Some(out)
 }
 
 impl Vocabulary {
@@ -41,6 +89,40 @@ impl Vocabulary {
             vocab.docs.push(e.docs);
         }
         vocab
+    }
+
+    /// Sets the display forms by id (`surfaces.len()` must equal the vocabulary's size; an
+    /// empty string means none is known).
+    pub fn with_surfaces(mut self, surfaces: Vec<String>) -> Result<Vocabulary, DatasetsError> {
+        if surfaces.len() != self.terms.len() {
+            return Err(DatasetsError::InvalidArgument(format!(
+                "{} surface forms for {} terms",
+                surfaces.len(),
+                self.terms.len()
+            )));
+        }
+        self.surfaces = surfaces;
+        Ok(self)
+    }
+
+    /// The display form of `id`: its most frequent surface form if known, else the term.
+    pub fn display(&self, id: u32) -> Option<&str> {
+        match self.surfaces.get(id as usize) {
+            Some(s) if !s.is_empty() => Some(s),
+            _ => self.term(id),
+        }
+    }
+
+    /// Display forms of every id (see [`Vocabulary::display`]).
+    pub fn display_terms(&self) -> Vec<&str> {
+        (0..self.len() as u32)
+            .filter_map(|i| self.display(i))
+            .collect()
+    }
+
+    /// Whether surface forms are recorded.
+    pub fn has_surfaces(&self) -> bool {
+        !self.surfaces.is_empty()
     }
 
     /// Builds a vocabulary with ids by descending count, ties broken by term (deterministic).
@@ -112,11 +194,17 @@ impl Vocabulary {
         let file = File::create(path).map_err(|e| DatasetsError::io(path, e))?;
         let mut out = BufWriter::new(file);
         for i in 0..self.len() {
-            writeln!(
+            write!(
                 out,
                 "{i}\t{}\t{}\t{}",
-                self.terms[i], self.counts[i], self.docs[i]
+                escape(&self.terms[i]),
+                self.counts[i],
+                self.docs[i]
             )
+            .and_then(|()| match self.surfaces.get(i) {
+                Some(surface) => writeln!(out, "\t{}", escape(surface)),
+                None => writeln!(out),
+            })
             .map_err(|e| DatasetsError::io(path, e))?;
         }
         out.flush().map_err(|e| DatasetsError::io(path, e))
@@ -132,20 +220,37 @@ impl Vocabulary {
                 DatasetsError::format(path, format!("line {}: {what}: {line:?}", lineno + 1))
             };
             let mut fields = line.split('\t');
-            let (Some(id), Some(term), Some(count), Some(docs), None) = (
+            let (Some(id), Some(term), Some(count), Some(docs), surface, None) = (
+                fields.next(),
                 fields.next(),
                 fields.next(),
                 fields.next(),
                 fields.next(),
                 fields.next(),
             ) else {
-                return Err(bad("expected 4 tab-separated fields"));
+                return Err(bad("expected 4 or 5 tab-separated fields"));
             };
             let id: usize = id.parse().map_err(|_| bad("bad id"))?;
             if id != lineno {
                 return Err(bad("ids must be 0, 1, 2, ... in file order"));
             }
-            vocab.terms.push(term.to_owned());
+            match surface {
+                Some(surface) => {
+                    if vocab.surfaces.len() != lineno {
+                        return Err(bad("a surface form on some lines only"));
+                    }
+                    vocab
+                        .surfaces
+                        .push(unescape(surface).ok_or_else(|| bad("bad escape"))?);
+                }
+                None if !vocab.surfaces.is_empty() => {
+                    return Err(bad("a surface form on some lines only"));
+                }
+                None => {}
+            }
+            vocab
+                .terms
+                .push(unescape(term).ok_or_else(|| bad("bad escape"))?);
             vocab
                 .counts
                 .push(count.parse().map_err(|_| bad("bad count"))?);
@@ -187,6 +292,16 @@ mod tests {
         let v = Vocabulary::ranked(vec![stats("x", 3), stats("y", 1)]);
         v.write_tsv(&path).unwrap();
         assert_eq!(Vocabulary::read_tsv(&path).unwrap(), v);
+        // Tabs, newlines and backslashes inside terms survive; surface forms too.
+        let odd = Vocabulary::ranked(vec![stats("a\tb", 3), stats("c\\n\nd", 1)])
+            .with_surfaces(vec!["A\tB".into(), String::new()])
+            .unwrap();
+        odd.write_tsv(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
+        let back = Vocabulary::read_tsv(&path).unwrap();
+        assert_eq!(back, odd);
+        assert_eq!(back.display(0), Some("A\tB"));
+        assert_eq!(back.display(1), Some("c\\n\nd"));
         std::fs::write(&path, "0\tx\t3\t1\n2\ty\t1\t1\n").unwrap();
         let err = Vocabulary::read_tsv(&path).unwrap_err().to_string();
         assert!(err.contains("line 2"), "{err}");

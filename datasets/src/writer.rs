@@ -39,9 +39,23 @@ impl Default for WriterOptions {
     }
 }
 
+/// The part files one [`CorpusWriter::create_part_set`] writer produced, for
+/// [`finish_corpus`] to list in the manifest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartSet {
+    /// Part paths relative to the corpus directory, in document order.
+    pub parts: Vec<String>,
+    pub documents: u64,
+    pub tokens: u64,
+    /// Largest token id written, if any.
+    pub max_token: Option<u32>,
+}
+
 /// Streaming writer of a corpus directory.
 pub struct CorpusWriter {
     dir: PathBuf,
+    /// Prefix of this writer's part names (several writers may fill one directory in parallel).
+    prefix: Option<String>,
     options: WriterOptions,
     encoder: PartEncoder,
     /// Whether the last part accepts more row groups.
@@ -86,8 +100,30 @@ impl CorpusWriter {
                 fs::remove_file(entry.path()).map_err(|e| DatasetsError::io(entry.path(), e))?;
             }
         }
+        Self::new(dir, None, options)
+    }
+
+    /// A writer of one set of parts in `dir` (`docs/part-PREFIX-NNNNN.parquet`), removing nothing:
+    /// several such writers fill one new directory in parallel, and [`finish_corpus`] lists their
+    /// parts in the order given.
+    pub fn create_part_set(
+        dir: &Path,
+        prefix: &str,
+        options: WriterOptions,
+    ) -> Result<CorpusWriter, DatasetsError> {
+        let docs = dir.join(DOCS_DIR);
+        fs::create_dir_all(&docs).map_err(|e| DatasetsError::io(&docs, e))?;
+        Self::new(dir, Some(prefix.to_owned()), options)
+    }
+
+    fn new(
+        dir: &Path,
+        prefix: Option<String>,
+        options: WriterOptions,
+    ) -> Result<CorpusWriter, DatasetsError> {
         Ok(CorpusWriter {
             dir: dir.to_path_buf(),
+            prefix,
             encoder: PartEncoder::spawn(options.docs_per_row_group)?,
             options,
             part_open: false,
@@ -147,7 +183,10 @@ impl CorpusWriter {
         let new_part = if self.part_open {
             None
         } else {
-            let name = part_name(self.parts.len());
+            let name = match &self.prefix {
+                Some(prefix) => format!("{DOCS_DIR}/part-{prefix}-{:05}.parquet", self.parts.len()),
+                None => part_name(self.parts.len()),
+            };
             let path = self.dir.join(&name);
             self.parts.push(name);
             self.part_open = true;
@@ -176,47 +215,72 @@ impl CorpusWriter {
         Ok(self.parts.iter().map(|p| self.dir.join(p)).collect())
     }
 
+    /// Flushes the last documents of a part set and returns what it wrote.
+    pub fn finish_part_set(mut self) -> Result<PartSet, DatasetsError> {
+        self.flush_row_group()?;
+        self.encoder.finish()?;
+        Ok(PartSet {
+            parts: std::mem::take(&mut self.parts),
+            documents: self.documents,
+            tokens: self.total_tokens,
+            max_token: self.max_token,
+        })
+    }
+
     /// Flushes the last documents, writes `vocab.tsv` and then `manifest.json`.
     ///
     /// Fails if a written token id is outside the vocabulary.
     pub fn finish(
-        mut self,
+        self,
         vocabulary: &Vocabulary,
         extras: ManifestExtras,
     ) -> Result<Manifest, DatasetsError> {
-        self.flush_row_group()?;
-        self.encoder.finish()?;
-        if let Some(max) = self.max_token
-            && max as usize >= vocabulary.len()
-        {
-            return Err(DatasetsError::InvalidArgument(format!(
-                "token id {max} is outside the vocabulary of {} terms",
-                vocabulary.len()
-            )));
-        }
-        let vocabulary_size = u32::try_from(vocabulary.len()).map_err(|_| {
-            DatasetsError::InvalidArgument("vocabulary larger than u32::MAX terms".into())
-        })?;
-        vocabulary.write_tsv(&self.dir.join(VOCAB_FILE))?;
-        let manifest = Manifest {
-            format_version: FORMAT_VERSION,
-            documents: self.documents,
-            tokens: self.total_tokens,
-            vocabulary_size,
-            skipped: extras.skipped,
-            analyzer: extras.analyzer,
-            inputs: extras.inputs,
-            parts: std::mem::take(&mut self.parts),
-            extra: extras.extra,
-        };
-        manifest.write(&self.dir)?;
-        tracing::info!(
-            dir = %self.dir.display(),
-            documents = manifest.documents,
-            tokens = manifest.tokens,
-            vocabulary = manifest.vocabulary_size,
-            "corpus written"
-        );
-        Ok(manifest)
+        let dir = self.dir.clone();
+        let set = self.finish_part_set()?;
+        finish_corpus(&dir, vec![set], vocabulary, extras)
     }
+}
+
+/// Completes a corpus directory whose parts were written by `sets` (in document order): writes
+/// `vocab.tsv`, then `manifest.json` (atomically, directory synced).
+///
+/// Fails if a written token id is outside the vocabulary.
+pub fn finish_corpus(
+    dir: &Path,
+    sets: Vec<PartSet>,
+    vocabulary: &Vocabulary,
+    extras: ManifestExtras,
+) -> Result<Manifest, DatasetsError> {
+    if let Some(max) = sets.iter().filter_map(|s| s.max_token).max()
+        && max as usize >= vocabulary.len()
+    {
+        return Err(DatasetsError::InvalidArgument(format!(
+            "token id {max} is outside the vocabulary of {} terms",
+            vocabulary.len()
+        )));
+    }
+    let vocabulary_size = u32::try_from(vocabulary.len()).map_err(|_| {
+        DatasetsError::InvalidArgument("vocabulary larger than u32::MAX terms".into())
+    })?;
+    vocabulary.write_tsv(&dir.join(VOCAB_FILE))?;
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        documents: sets.iter().map(|s| s.documents).sum(),
+        tokens: sets.iter().map(|s| s.tokens).sum(),
+        vocabulary_size,
+        skipped: extras.skipped,
+        analyzer: extras.analyzer,
+        inputs: extras.inputs,
+        parts: sets.into_iter().flat_map(|s| s.parts).collect(),
+        extra: extras.extra,
+    };
+    manifest.write(dir)?;
+    tracing::info!(
+        dir = %dir.display(),
+        documents = manifest.documents,
+        tokens = manifest.tokens,
+        vocabulary = manifest.vocabulary_size,
+        "corpus written"
+    );
+    Ok(manifest)
 }
