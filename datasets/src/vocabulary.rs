@@ -91,18 +91,12 @@ impl Vocabulary {
         vocab
     }
 
-    /// Sets the display forms by id (`surfaces.len()` must equal the vocabulary's size; an
-    /// empty string means none is known).
-    pub fn with_surfaces(mut self, surfaces: Vec<String>) -> Result<Vocabulary, DatasetsError> {
-        if surfaces.len() != self.terms.len() {
-            return Err(DatasetsError::InvalidArgument(format!(
-                "{} surface forms for {} terms",
-                surfaces.len(),
-                self.terms.len()
-            )));
-        }
+    /// Sets the display forms by id (an empty string means none is known; forms beyond the
+    /// vocabulary's size are ignored, missing ones are empty).
+    pub fn with_surfaces(mut self, mut surfaces: Vec<String>) -> Vocabulary {
+        surfaces.resize(self.terms.len(), String::new());
         self.surfaces = surfaces;
-        Ok(self)
+        self
     }
 
     /// The display form of `id`: its most frequent surface form if known, else the term.
@@ -294,8 +288,7 @@ mod tests {
         assert_eq!(Vocabulary::read_tsv(&path).unwrap(), v);
         // Tabs, newlines and backslashes inside terms survive; surface forms too.
         let odd = Vocabulary::ranked(vec![stats("a\tb", 3), stats("c\\n\nd", 1)])
-            .with_surfaces(vec!["A\tB".into(), String::new()])
-            .unwrap();
+            .with_surfaces(vec!["A\tB".into()]);
         odd.write_tsv(&path).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
         let back = Vocabulary::read_tsv(&path).unwrap();

@@ -25,6 +25,12 @@ pub enum IngestError {
     /// Writing the corpus failed.
     #[error(transparent)]
     Corpus(#[from] datasets::DatasetsError),
+    /// The run was cancelled (e.g. Ctrl-C): nothing was written, the output is unchanged.
+    #[error("cancelled: nothing was written and the output directory is unchanged")]
+    Cancelled,
+    /// Every document was skipped (or the inputs held none): no corpus was written.
+    #[error("no document was kept, so no corpus was written: {0}")]
+    NothingKept(String),
     /// A worker thread panicked or a pipeline channel closed unexpectedly.
     #[error("internal pipeline failure: {0}")]
     Pipeline(String),

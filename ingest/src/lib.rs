@@ -16,12 +16,13 @@ pub mod pipeline;
 pub mod readers;
 pub mod scratch;
 pub mod skips;
+pub mod surface;
 pub mod vocabulary;
 
 pub use analyzer::{Analyzer, AnalyzerConfig, Preset, TokenizerKind};
 pub use error::IngestError;
 pub use input::Input;
-pub use pipeline::{IngestOptions, IngestReport, Progress, run};
+pub use pipeline::{IngestOptions, IngestReport, Progress, peak_rss_bytes, run};
 pub use readers::Format;
 pub use readers::parquet::ParquetColumns;
 pub use vocabulary::VocabularyFilter;

@@ -1,5 +1,6 @@
-//! Builds the final vocabulary from the workers' dictionaries: merge, filter (minimum count,
-//! maximum document fraction, top N) and rank by descending count, ties by term.
+//! Builds the final vocabulary from the workers' dictionaries: merge, filter (count and
+//! document-frequency bounds, top N) and rank by descending count, ties by term. Each kept
+//! term's most frequent surface form is recorded when it differs from the term (stemming).
 //!
 //! The result is a [`datasets::Vocabulary`] and, for the second pass, a mapping from the
 //! first pass's temporary ids (`local_id * workers + worker`) to final ids or
@@ -11,23 +12,38 @@ use serde::{Deserialize, Serialize};
 use datasets::{DROPPED, TermStats, Vocabulary};
 
 use crate::dictionary::TermDictionary;
+use crate::surface::TopForms;
 
-/// Which terms to keep.
+/// Which terms to keep, applied in this order: the count and document-frequency bounds, then
+/// the `max_size` most frequent of the remaining terms (gensim's `filter_extremes`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VocabularyFilter {
     /// Terms occurring fewer times over the corpus are dropped.
     pub min_count: u64,
-    /// Terms in more than this fraction of documents are dropped (1.0 keeps all).
+    /// Terms in fewer documents than this are dropped (gensim's `no_below`).
+    #[serde(default = "one")]
+    pub min_docs: u64,
+    /// Terms in more than this fraction of documents are dropped (1.0 keeps all; gensim's
+    /// `no_above`).
     pub max_doc_frac: f64,
+    /// Terms in more than this many documents are dropped.
+    #[serde(default)]
+    pub max_docs: Option<u64>,
     /// Keep at most this many of the most frequent terms.
     pub max_size: Option<usize>,
+}
+
+fn one() -> u64 {
+    1
 }
 
 impl Default for VocabularyFilter {
     fn default() -> Self {
         VocabularyFilter {
             min_count: 1,
+            min_docs: 1,
             max_doc_frac: 1.0,
+            max_docs: None,
             max_size: None,
         }
     }
@@ -61,28 +77,31 @@ pub fn build(
     let workers = dictionaries.len().max(1);
     let mut global: FxHashMap<Box<str>, usize> = FxHashMap::default();
     let mut entries: Vec<TermStats> = Vec::new();
+    let mut forms: Vec<TopForms> = Vec::new();
     // local_to_global[worker][local] = index into `entries`.
     let mut local_to_global: Vec<Vec<usize>> = Vec::with_capacity(workers);
     let mut max_local = 0usize;
     for dict in dictionaries {
         max_local = max_local.max(dict.len());
         let mut map = Vec::with_capacity(dict.len());
-        for (term, count, docs) in dict.into_entries() {
-            let g = match global.get(&term) {
+        for entry in dict.into_entries() {
+            let g = match global.get(&entry.term) {
                 Some(&g) => g,
                 None => {
                     let g = entries.len();
                     entries.push(TermStats {
-                        term: term.to_string(),
+                        term: entry.term.to_string(),
                         count: 0,
                         docs: 0,
                     });
-                    global.insert(term, g);
+                    forms.push(TopForms::default());
+                    global.insert(entry.term, g);
                     g
                 }
             };
-            entries[g].count += count;
-            entries[g].docs += docs;
+            entries[g].count += entry.count;
+            entries[g].docs += entry.docs;
+            forms[g].merge(entry.forms);
             map.push(g);
         }
         local_to_global.push(map);
@@ -90,13 +109,15 @@ pub fn build(
     drop(global);
     let terms_seen = entries.len() as u64;
 
-    let max_docs = (filter.max_doc_frac * documents as f64).floor() as u64;
+    let frac_docs = (filter.max_doc_frac * documents as f64).floor() as u64;
     let mut kept: Vec<usize> = (0..entries.len())
         .filter(|&g| {
             let e = &entries[g];
             e.count > 0
                 && e.count >= filter.min_count
-                && (filter.max_doc_frac >= 1.0 || e.docs <= max_docs)
+                && e.docs >= filter.min_docs
+                && (filter.max_doc_frac >= 1.0 || e.docs <= frac_docs)
+                && filter.max_docs.is_none_or(|m| e.docs <= m)
         })
         .collect();
     kept.sort_unstable_by(|&a, &b| {
@@ -121,9 +142,22 @@ pub fn build(
             }
         }
     }
+    let surfaces: Vec<String> = kept
+        .iter()
+        .map(|&g| {
+            forms[g]
+                .best()
+                .filter(|f| *f != entries[g].term)
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
     let mut ordered: Vec<Option<TermStats>> = entries.into_iter().map(Some).collect();
-    let vocabulary =
+    let mut vocabulary =
         Vocabulary::from_ordered(kept.iter().filter_map(|&g| ordered[g].take()).collect());
+    if surfaces.iter().any(|s| !s.is_empty()) {
+        vocabulary = vocabulary.with_surfaces(surfaces);
+    }
     BuiltVocabulary {
         vocabulary,
         mapping,
@@ -161,7 +195,7 @@ mod tests {
         let filter = VocabularyFilter {
             min_count: 2,
             max_doc_frac: 0.5,
-            max_size: None,
+            ..VocabularyFilter::default()
         };
         let w0 = dict(&[&["a", "b", "a"], &["c"]]);
         let w1 = dict(&[&["b", "a", "d"]]);

@@ -55,6 +55,7 @@ fn options(
         },
         threads,
         strict: false,
+        max_doc_tokens: ingest::pipeline::DEFAULT_MAX_DOC_TOKENS,
         out_dir: out.to_path_buf(),
     }
 }
@@ -76,7 +77,7 @@ proptest! {
         let tsv: String = texts.iter().enumerate().map(|(i, t)| format!("d{i}\t{t}\n")).collect();
         std::fs::write(&input, tsv).unwrap();
         let out = tmp.path().join("c");
-        let report = ingest::run(&options(&input, &out, threads, min_count), &Progress::default()).unwrap();
+        let result = ingest::run(&options(&input, &out, threads, min_count), &Progress::default());
 
         // Reference: analyze each text, count terms, keep those reaching min_count.
         let mut analyzer = Analyzer::new(AnalyzerConfig::preset(Preset::Seed)).unwrap();
@@ -87,6 +88,13 @@ proptest! {
             .map(|(i, terms)| (format!("d{i}"), terms.iter().filter(|t| counts[t.as_str()] >= min_count).cloned().collect::<Vec<_>>()))
             .filter(|(_, terms)| !terms.is_empty())
             .collect();
+        if expected.is_empty() {
+            // Nothing to keep: an error, and no corpus (nor staging directory) left behind.
+            prop_assert!(matches!(result, Err(ingest::IngestError::NothingKept(_))), "{result:?}");
+            prop_assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+            return Ok(());
+        }
+        let report = result.unwrap();
 
         let corpus = Corpus::open(&out).unwrap();
         let vocab = corpus.vocabulary().unwrap();

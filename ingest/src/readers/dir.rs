@@ -1,5 +1,6 @@
 //! A directory of text files: each `.txt` (or `.txt.gz`) file below it, recursively and in sorted
-//! order, is one document whose id is its path relative to the directory.
+//! order, is one document whose id is its path relative to the directory. Other files are
+//! counted as ignored (`dir-not-txt`) and logged, not silently passed over.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,13 @@ use crate::IngestError;
 
 /// Lists the text files below `root`, sorted, so runs are reproducible.
 pub fn text_files(root: &Path) -> Result<Vec<PathBuf>, IngestError> {
+    Ok(list(root)?.0)
+}
+
+/// The text files below `root` (sorted) and the other files passed over.
+fn list(root: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), IngestError> {
     let mut out = Vec::new();
+    let mut other = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let entries = std::fs::read_dir(&dir).map_err(|e| IngestError::io(&dir, e))?;
@@ -24,12 +31,15 @@ pub fn text_files(root: &Path) -> Result<Vec<PathBuf>, IngestError> {
                 let name = entry.file_name().to_string_lossy().to_ascii_lowercase();
                 if name.ends_with(".txt") || name.ends_with(".txt.gz") {
                     out.push(path);
+                } else {
+                    other.push(path);
                 }
             }
         }
     }
     out.sort();
-    Ok(out)
+    other.sort();
+    Ok((out, other))
 }
 
 /// Reads every text file below `root` as one document.
@@ -38,7 +48,13 @@ pub fn read(
     counters: &Arc<ByteCounters>,
     sink: &mut dyn DocSink,
 ) -> Result<(), IngestError> {
-    for path in text_files(root)? {
+    let (files, other) = list(root)?;
+    // Not documents by design, but said: a directory of `.md` files should not look empty.
+    for path in &other {
+        tracing::info!("{}: not a .txt file, passed over", path.display());
+        sink.ignore("dir-not-txt");
+    }
+    for path in files {
         let id = path
             .strip_prefix(root)
             .unwrap_or(&path)

@@ -1,4 +1,5 @@
-//! Line-oriented text: one document per line (`lines`), or `id<TAB>text` (`tsv`), plain or gzip.
+//! Line-oriented text: one document per line (`lines`), or `id<TAB>text` (`tsv`), plain or gzip,
+//! from a file or from standard input.
 
 use std::io::{BufRead, Read};
 use std::path::Path;
@@ -8,7 +9,7 @@ use super::{Body, ByteCounters, DocSink, RawDoc, Skip, open_maybe_gzip, stream_e
 use crate::IngestError;
 
 /// Lines (and, in directory inputs, files) longer than this are skipped instead of buffered.
-pub const MAX_LINE_BYTES: u64 = 256 << 20;
+pub const MAX_LINE_BYTES: u64 = 64 << 20;
 
 /// Consumes input up to and including the next newline; returns the bytes consumed.
 fn skip_rest_of_line<R: BufRead + ?Sized>(input: &mut R) -> std::io::Result<u64> {
@@ -51,8 +52,56 @@ fn read_with_limit(
     counters: &Arc<ByteCounters>,
     sink: &mut dyn DocSink,
 ) -> Result<(), IngestError> {
-    let (mut input, gzip) = open_maybe_gzip(path, counters)?;
-    let name = path.display().to_string();
+    let (input, gzip) = open_maybe_gzip(path, counters)?;
+    read_stream(
+        input,
+        gzip,
+        &path.display().to_string(),
+        tsv,
+        max_line,
+        sink,
+    )
+}
+
+/// Reads standard input (`-`) line by line, as [`read`] does a file (plain text; ids
+/// `stdin:LINE`).
+pub fn read_stdin(
+    tsv: bool,
+    counters: &Arc<ByteCounters>,
+    sink: &mut dyn DocSink,
+) -> Result<(), IngestError> {
+    let input = CountingStdin {
+        inner: std::io::stdin(),
+        counters: Arc::clone(counters),
+    };
+    let input = std::io::BufReader::with_capacity(256 << 10, input);
+    read_stream(Box::new(input), false, "stdin", tsv, MAX_LINE_BYTES, sink)
+}
+
+/// Standard input, counted as both disk and uncompressed bytes for the progress display.
+struct CountingStdin {
+    inner: std::io::Stdin,
+    counters: Arc<ByteCounters>,
+}
+
+impl Read for CountingStdin {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for c in [&self.counters.disk, &self.counters.uncompressed] {
+            c.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+}
+
+fn read_stream(
+    mut input: Box<dyn BufRead + Send>,
+    gzip: bool,
+    name: &str,
+    tsv: bool,
+    max_line: u64,
+    sink: &mut dyn DocSink,
+) -> Result<(), IngestError> {
     let mut buf = Vec::new();
     let mut lineno = 0u64;
     let mut offset = 0u64;

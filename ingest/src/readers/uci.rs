@@ -9,7 +9,10 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Body, ByteCounters, DocSink, RawDoc, Skip, open_maybe_gzip, stream_error_reason};
+use super::{
+    Body, ByteCounters, DocSink, MAX_DOC_TOKENS, RawDoc, Skip, TOO_MANY_TOKENS, open_maybe_gzip,
+    stream_error_reason,
+};
 use crate::IngestError;
 
 /// Largest count accepted in one triple: a word repeated more often in one document is a
@@ -72,9 +75,20 @@ pub fn read(
     let (input, gzip) = open_maybe_gzip(docword, counters)?;
     let name = docword.display().to_string();
     let mut header = Vec::with_capacity(3);
+    // The document being collected, and its token total (a document over the limit keeps only
+    // its total: it is skipped, and must not be buffered).
     let mut current: Option<(u64, Vec<(String, u32)>)> = None;
+    let mut current_tokens = 0u64;
     let mut last_doc = 0u64;
-    let emit = |doc: u64, terms: Vec<(String, u32)>, sink: &mut dyn DocSink| {
+    let emit = |doc: u64, terms: Vec<(String, u32)>, tokens: u64, sink: &mut dyn DocSink| {
+        if tokens > MAX_DOC_TOKENS {
+            return sink.skip(Skip::new(
+                TOO_MANY_TOKENS,
+                format!(
+                    "{name}: document {doc} has {tokens} tokens, over the limit of {MAX_DOC_TOKENS}"
+                ),
+            ));
+        }
         sink.document(RawDoc {
             id: doc.to_string(),
             body: Body::Terms(terms),
@@ -86,7 +100,7 @@ pub fn read(
             Ok(l) => l,
             Err(e) => {
                 if let Some((doc, terms)) = current.take() {
-                    emit(doc, terms, sink)?;
+                    emit(doc, terms, current_tokens, sink)?;
                 }
                 return sink.skip(Skip::new(
                     stream_error_reason(&e, gzip),
@@ -133,11 +147,20 @@ pub fn read(
             continue;
         };
         match &mut current {
-            Some((d, terms)) if *d == doc => terms.push((term.clone(), count)),
+            Some((d, terms)) if *d == doc => {
+                current_tokens += u64::from(count);
+                if current_tokens > MAX_DOC_TOKENS {
+                    terms.clear();
+                    terms.shrink_to_fit();
+                } else {
+                    terms.push((term.clone(), count));
+                }
+            }
             _ => {
                 if let Some((d, terms)) = current.take() {
-                    emit(d, terms, sink)?;
+                    emit(d, terms, current_tokens, sink)?;
                 }
+                current_tokens = u64::from(count);
                 // Documents with no triples at all are empty documents of the collection.
                 for missing in (last_doc + 1)..doc {
                     sink.skip(Skip::new(
@@ -151,7 +174,7 @@ pub fn read(
         }
     }
     if let Some((doc, terms)) = current.take() {
-        emit(doc, terms, sink)?;
+        emit(doc, terms, current_tokens, sink)?;
     }
     if let Some(&d) = header.first() {
         for missing in (last_doc + 1)..=d {

@@ -18,13 +18,23 @@ use std::sync::Arc;
 use flate2::read::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
 
 use super::charset::{self, charset_param};
-use super::{Body, ByteCounters, DocSink, RawDoc, Skip, open_input, stream_error_reason};
+use super::{Body, ByteCounters, DocSink, GzStats, RawDoc, Skip, open_input, stream_error_reason};
 use crate::IngestError;
 
 /// Records larger than this are skipped rather than buffered.
 pub const MAX_RECORD_BYTES: u64 = 64 << 20;
+/// Decoded (de-chunked, decompressed) payloads larger than this are skipped, not truncated.
+pub const MAX_PAYLOAD_BYTES: u64 = 64 << 20;
 /// Header lines longer than this are treated as garbage.
 const MAX_LINE: usize = 64 << 10;
+/// A record header (WARC fields up to the blank line) larger than this is skipped: real headers
+/// are a few hundred bytes, and an unbounded one would be buffered whole.
+pub const MAX_HEADER_BYTES: usize = 256 << 10;
+/// ... and so is one with more lines than this.
+pub const MAX_HEADER_LINES: usize = 1024;
+/// A record's buffer starts at most this large and grows as bytes arrive, so a Content-Length
+/// that the input does not back costs nothing.
+const MAX_RESERVATION: u64 = 1 << 20;
 
 /// Reads one line (up to and including `\n`), at most `MAX_LINE` bytes.
 fn read_line_bounded<R: BufRead + ?Sized>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<usize> {
@@ -105,6 +115,8 @@ struct WarcStream<'a> {
     input: Box<dyn BufRead + Send>,
     name: String,
     gzip: bool,
+    /// The gzip decoder's findings (damaged members it passed over).
+    gz: Option<Arc<GzStats>>,
     /// Decompressed bytes consumed so far: the offsets in messages.
     offset: u64,
     line: Vec<u8>,
@@ -123,6 +135,18 @@ impl WarcStream<'_> {
         let n = read_line_bounded(&mut self.input, &mut self.line)?;
         self.offset += n as u64;
         Ok(n)
+    }
+
+    /// Counts the damaged gzip members passed over since the last call, one skip each.
+    fn report_damaged_members(&mut self) -> Result<(), IngestError> {
+        let Some(gz) = &self.gz else {
+            return Ok(());
+        };
+        for (reason, message) in gz.take_damaged() {
+            self.sink
+                .skip(Skip::new(reason, format!("{}: {message}", self.name)))?;
+        }
+        Ok(())
     }
 
     fn skip(
@@ -221,8 +245,22 @@ impl WarcStream<'_> {
 
         // 2. Header fields up to the blank line.
         let mut headers = Headers::default();
+        let (mut header_bytes, mut header_lines) = (0usize, 0usize);
         loop {
-            match self.line() {
+            if header_bytes > MAX_HEADER_BYTES || header_lines > MAX_HEADER_LINES {
+                self.skip(
+                    "warc-header-too-large",
+                    record_at,
+                    &format!("header exceeds {MAX_HEADER_BYTES} bytes or {MAX_HEADER_LINES} lines"),
+                )?;
+                return self.resync_after(record_at);
+            }
+            let read = self.line();
+            if let Ok(n) = read {
+                header_bytes += n;
+                header_lines += 1;
+            }
+            match read {
                 Ok(0) => {
                     self.skip(
                         "truncated-record",
@@ -291,7 +329,7 @@ impl WarcStream<'_> {
             }
             return Ok(Step::Continue);
         }
-        let mut block = Vec::with_capacity(length as usize);
+        let mut block = Vec::with_capacity(length.min(MAX_RESERVATION) as usize);
         match (&mut self.input).take(length).read_to_end(&mut block) {
             Ok(n) => self.offset += n as u64,
             Err(e) => {
@@ -381,7 +419,7 @@ impl WarcStream<'_> {
                         }
                         let payload = match decode_payload(&http_headers, &block[body_at..]) {
                             Ok(p) => p,
-                            Err(what) => return self.skip("bad-http-payload", record_at, &what),
+                            Err((reason, what)) => return self.skip(reason, record_at, &what),
                         };
                         let ct = http_headers
                             .get("content-type")
@@ -488,8 +526,9 @@ fn parse_http(block: &[u8]) -> Result<(u16, Headers, usize), String> {
 }
 
 /// Undoes chunked transfer encoding and gzip/deflate/brotli content encoding, as crawlers that
-/// store raw traffic leave them in place.
-fn decode_payload(headers: &Headers, body: &[u8]) -> Result<Vec<u8>, String> {
+/// store raw traffic leave them in place. Errors carry the skip reason: `payload-too-large` for a
+/// payload that decodes past [`MAX_PAYLOAD_BYTES`], `bad-http-payload` otherwise.
+fn decode_payload(headers: &Headers, body: &[u8]) -> Result<Vec<u8>, (&'static str, String)> {
     let data = if headers
         .get("transfer-encoding")
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
@@ -498,7 +537,7 @@ fn decode_payload(headers: &Headers, body: &[u8]) -> Result<Vec<u8>, String> {
     } else {
         body.to_vec()
     };
-    let limit = MAX_RECORD_BYTES * 4;
+    let limit = MAX_PAYLOAD_BYTES;
     let encoding = headers.get("content-encoding").map(str::to_ascii_lowercase);
     let decoded = match encoding.as_deref() {
         None | Some("" | "identity" | "none") => return Ok(data),
@@ -508,22 +547,53 @@ fn decode_payload(headers: &Headers, body: &[u8]) -> Result<Vec<u8>, String> {
         Some("gzip" | "x-gzip") => read_limited(MultiGzDecoder::new(&data[..]), limit),
         Some("deflate") => match read_limited(ZlibDecoder::new(&data[..]), limit) {
             Ok(out) => Ok(out),
+            Err(e) if is_too_large(&e) => Err(e),
             // Some servers send raw deflate, some archives already-decoded bodies.
-            Err(_) => read_limited(DeflateDecoder::new(&data[..]), limit).or(Ok(data)),
+            Err(_) => match read_limited(DeflateDecoder::new(&data[..]), limit) {
+                Err(e) if is_too_large(&e) => Err(e),
+                other => other.or(Ok(data)),
+            },
         },
         Some("br") => read_limited(
             brotli_decompressor::Decompressor::new(&data[..], 64 << 10),
             limit,
         ),
-        Some(other) => return Err(format!("unsupported content encoding {other:?}")),
+        Some(other) => {
+            return Err((
+                "bad-http-payload",
+                format!("unsupported content encoding {other:?}"),
+            ));
+        }
     };
-    decoded.map_err(|e| format!("content encoding {:?}: {e}", encoding.unwrap_or_default()))
+    decoded.map_err(|e| {
+        let reason = if is_too_large(&e) {
+            "payload-too-large"
+        } else {
+            "bad-http-payload"
+        };
+        (
+            reason,
+            format!("content encoding {:?}: {e}", encoding.unwrap_or_default()),
+        )
+    })
 }
 
-/// Reads a decoder to the end, at most `limit` bytes (a decompression bomb stops there).
+/// The error of [`read_limited`] for a payload over its limit.
+fn is_too_large(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::FileTooLarge
+}
+
+/// Reads a decoder to the end; more than `limit` bytes is an error (a decompression bomb stops
+/// there and the payload is skipped, never truncated).
 fn read_limited<R: Read>(reader: R, limit: u64) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    reader.take(limit).read_to_end(&mut out)?;
+    reader.take(limit + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("decodes to more than {limit} bytes"),
+        ));
+    }
     Ok(out)
 }
 
@@ -555,11 +625,12 @@ pub fn read(
     counters: &Arc<ByteCounters>,
     sink: &mut dyn DocSink,
 ) -> Result<(), IngestError> {
-    let (input, members) = open_input(path, counters)?;
+    let (input, gz) = open_input(path, counters, true)?;
     let mut stream = WarcStream {
         input,
         name: path.display().to_string(),
-        gzip: members.is_some(),
+        gz: gz.clone(),
+        gzip: gz.is_some(),
         offset: 0,
         line: Vec::new(),
         pending_version: false,
@@ -567,12 +638,14 @@ pub fn read(
     };
     let mut records = 0u64;
     while let Step::Continue = stream.next_record()? {
+        stream.report_damaged_members()?;
         records += 1;
     }
+    stream.report_damaged_members()?;
     // Record-at-a-time compression is what the WARC standard asks for: a single member holding
     // many records reads fine here, but tools that seek by record offset cannot use the file.
-    if let Some(members) = members
-        && members.load(std::sync::atomic::Ordering::Relaxed) == 1
+    if let Some(gz) = gz
+        && gz.members.load(std::sync::atomic::Ordering::Relaxed) == 1
         && records > 1
     {
         stream.sink.skip(Skip::new(
