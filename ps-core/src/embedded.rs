@@ -39,10 +39,9 @@ impl EmbeddedCluster {
                     .map(|d| d.join(format!("shard-{i}"))),
                 limits: config.limits.clone(),
             };
-            list.push(Arc::new(Shard::new(
-                shard_config,
-                config.aggregators.clone(),
-            )));
+            let shard = Shard::new(shard_config, config.aggregators.clone());
+            shard.assign_index(i as u32);
+            list.push(Arc::new(shard));
             master.handle(MasterRequest::Register {
                 addr: format!("in-process:{i}"),
             })?;

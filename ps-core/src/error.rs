@@ -46,11 +46,12 @@ pub enum PsError {
     Master(String),
     #[error("snapshot {path}: {message}")]
     Snapshot { path: PathBuf, message: String },
-    /// A push whose sequence number lies in a gap this shard gave up on after more than the
-    /// dedup window of later pushes were applied: it was **not** applied, and never will be
-    /// under this (writer, seq). Not retryable.
+    /// A push whose sequence number lies in a gap this shard gave up on, after more than the
+    /// dedup window of later pushes were applied or when its writer was forgotten after idling
+    /// past the writer expiry with the push still missing: it was **not** applied, and never
+    /// will be under this (writer, seq). Not retryable.
     #[error(
-        "push {seq} of writer {writer} to model '{model}' expired: the shard gave up on it after applying too many later pushes; it was not applied"
+        "push {seq} of writer {writer} to model '{model}' expired: the shard gave up waiting for it (too many later pushes applied, or its writer idle past the writer expiry); it was not applied"
     )]
     SeqExpired {
         model: String,

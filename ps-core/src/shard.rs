@@ -7,7 +7,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::aggregate::{Aggregation, AggregatorRegistry};
 use crate::dedup::{Admission, Dedup};
@@ -29,6 +30,11 @@ pub struct Limits {
     pub max_partition_bytes: u64,
     /// Most models one server holds.
     pub max_models: usize,
+    /// A writer (a matrix handle) with no push to a partition for longer than this is forgotten
+    /// there: its exactly-once window leaves memory and snapshots, and a tombstone of its
+    /// watermark keeps every later answer exact (see `dedup.rs`). Must exceed the longest time a
+    /// client keeps retrying one push. `None`: never.
+    pub writer_idle_expiry: Option<Duration>,
 }
 
 /// Bytes of an empty sparse row (a `Vec` header).
@@ -36,12 +42,14 @@ const SPARSE_ROW_BYTES: u64 = 24;
 
 impl Default for Limits {
     /// Defaults that keep a server alive on a 24 GB machine: a pull answers at most 16M values
-    /// (64–128 MB), a partition starts at most 4 GiB, and at most 1,024 models.
+    /// (64–128 MB), a partition starts at most 4 GiB, and at most 1,024 models. Writers idle for
+    /// an hour are forgotten (a client gives up on a push after about 4 minutes).
     fn default() -> Self {
         Limits {
             max_request_elements: 1 << 24,
             max_partition_bytes: 4 << 30,
             max_models: 1024,
+            writer_idle_expiry: Some(Duration::from_secs(3600)),
         }
     }
 }
@@ -78,6 +86,27 @@ impl Partition {
             aggregation,
             store,
             dedup: Dedup::default(),
+        }
+    }
+
+    /// A partition with rows and exactly-once state read from a snapshot.
+    pub(crate) fn with_store(
+        spec: ModelSpec,
+        shard: u32,
+        shards: u32,
+        aggregation: Aggregation,
+        store: AnyStore,
+        dedup: Dedup,
+    ) -> Self {
+        let partitioner = Partitioner::new(spec.partitioner, spec.rows, shards as usize);
+        Partition {
+            spec,
+            shard,
+            shards,
+            partitioner,
+            aggregation,
+            store,
+            dedup,
         }
     }
 
@@ -122,6 +151,9 @@ pub struct Shard {
     config: ShardConfig,
     aggregators: AggregatorRegistry,
     models: RwLock<HashMap<String, Arc<RwLock<Partition>>>>,
+    /// This server's shard index, once the master assigned it: snapshots record it and a load
+    /// of another shard's snapshot is refused.
+    index: Mutex<Option<u32>>,
 }
 
 impl Shard {
@@ -130,7 +162,18 @@ impl Shard {
             config,
             aggregators,
             models: RwLock::new(HashMap::new()),
+            index: Mutex::new(None),
         }
+    }
+
+    /// Records the shard index the master gave this server (its registration answer).
+    pub fn assign_index(&self, index: u32) {
+        *self.index.lock().unwrap_or_else(|e| e.into_inner()) = Some(index);
+    }
+
+    /// The shard index assigned with [`Shard::assign_index`], if any.
+    pub fn index(&self) -> Option<u32> {
+        *self.index.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn aggregators(&self) -> &AggregatorRegistry {
@@ -180,19 +223,15 @@ impl Shard {
             Request::Push(push) => self.push(push),
             Request::Save { name } => {
                 let dir = self.snapshot_dir(name)?;
-                snapshot::save(&dir, &self.all_partitions())?;
+                let parts = self.all_partitions();
+                let placed = parts
+                    .iter()
+                    .map(|p| p.read().unwrap_or_else(|e| e.into_inner()).shard);
+                let index = self.index().or_else(|| common(placed));
+                snapshot::save(&dir, index, &parts, self.config.limits.writer_idle_expiry)?;
                 Ok(Response::Done)
             }
-            Request::Load { name } => {
-                let dir = self.snapshot_dir(name)?;
-                let loaded = snapshot::load(&dir, &self.aggregators)?;
-                let mut models = self.write_models();
-                models.clear();
-                for p in loaded {
-                    models.insert(p.spec.name.clone(), Arc::new(RwLock::new(p)));
-                }
-                Ok(Response::Done)
-            }
+            Request::Load { name } => self.load(name),
             Request::Ping => {
                 let mut models: Vec<String> = self.read_models().keys().cloned().collect();
                 models.sort();
@@ -209,22 +248,7 @@ impl Shard {
             )));
         }
         let aggregation = self.aggregators.resolve(&spec.aggregator)?;
-        let partitioner = Partitioner::new(spec.partitioner, spec.rows, shards as usize);
-        let local_rows = partitioner.rows_on(shard as usize);
-        let limit = self.config.limits.max_partition_bytes;
-        let bytes = match spec.storage {
-            Storage::Dense => local_rows
-                .saturating_mul(u64::from(spec.cols))
-                .saturating_mul(spec.dtype.size_bytes() as u64),
-            // A sparse row costs a list header even when empty.
-            Storage::Sparse => local_rows.saturating_mul(SPARSE_ROW_BYTES),
-        };
-        if bytes > limit {
-            return Err(PsError::InvalidRequest(format!(
-                "model '{}' needs {bytes} bytes on shard {shard}, over this server's limit of {limit} bytes per model",
-                spec.name
-            )));
-        }
+        self.check_partition_bytes(spec, shard, shards)?;
         let mut models = self.write_models();
         if let Some(existing) = models.get(&spec.name) {
             let existing = existing.read().unwrap_or_else(|e| e.into_inner());
@@ -251,6 +275,89 @@ impl Shard {
         Ok(Response::Done)
     }
 
+    /// Refuses a partition that would allocate more than the per-model limit when created.
+    fn check_partition_bytes(&self, spec: &ModelSpec, shard: u32, shards: u32) -> Result<()> {
+        let partitioner = Partitioner::new(spec.partitioner, spec.rows, shards as usize);
+        let local_rows = partitioner.rows_on(shard as usize);
+        let limit = self.config.limits.max_partition_bytes;
+        let bytes = match spec.storage {
+            Storage::Dense => local_rows
+                .saturating_mul(u64::from(spec.cols))
+                .saturating_mul(spec.dtype.size_bytes() as u64),
+            // A sparse row costs a list header even when empty.
+            Storage::Sparse => local_rows.saturating_mul(SPARSE_ROW_BYTES),
+        };
+        if bytes > limit {
+            return Err(PsError::InvalidRequest(format!(
+                "model '{}' needs {bytes} bytes on shard {shard}, over this server's limit of {limit} bytes per model",
+                spec.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replaces every partition with those of snapshot `name`, once the snapshot is known to be
+    /// this shard's: saved by the same shard index, and placing every model this shard holds
+    /// now exactly as it is placed here (same spec, shard index and shard count).
+    fn load(&self, name: &str) -> Result<Response> {
+        let dir = self.snapshot_dir(name)?;
+        let admit = |spec: &ModelSpec, shard: u32, shards: u32| {
+            self.check_partition_bytes(spec, shard, shards)
+        };
+        let loaded = snapshot::load(&dir, &self.aggregators, &admit)?;
+        let max_models = self.config.limits.max_models;
+        if loaded.partitions.len() > max_models {
+            return Err(PsError::snapshot(
+                &dir,
+                format!(
+                    "holds {} models, over this server's limit of {max_models}",
+                    loaded.partitions.len()
+                ),
+            ));
+        }
+        let mut models = self.write_models();
+        let current: Vec<(u32, u32, ModelSpec)> = models
+            .values()
+            .map(|p| {
+                let p = p.read().unwrap_or_else(|e| e.into_inner());
+                (p.shard, p.shards, p.spec.clone())
+            })
+            .collect();
+        let theirs = loaded
+            .shard
+            .or_else(|| common(loaded.partitions.iter().map(|p| p.shard)));
+        let mine = self.index().or_else(|| common(current.iter().map(|c| c.0)));
+        if let (Some(mine), Some(theirs)) = (mine, theirs)
+            && mine != theirs
+        {
+            return Err(PsError::snapshot(
+                &dir,
+                format!(
+                    "was saved by shard {theirs}, but this server is shard {mine}: it belongs to another shard (swapped data directories?); nothing was loaded"
+                ),
+            ));
+        }
+        for p in &loaded.partitions {
+            let here = current.iter().find(|c| c.2.name == p.spec.name);
+            if let Some((shard, shards, spec)) = here
+                && (*shard != p.shard || *shards != p.shards || *spec != p.spec)
+            {
+                return Err(PsError::snapshot(
+                    &dir,
+                    format!(
+                        "model '{}' is placed here as shard {shard} of {shards} ({spec:?}) but in the snapshot as shard {} of {} ({:?}); nothing was loaded",
+                        p.spec.name, p.shard, p.shards, p.spec
+                    ),
+                ));
+            }
+        }
+        models.clear();
+        for p in loaded.partitions {
+            models.insert(p.spec.name.clone(), Arc::new(RwLock::new(p)));
+        }
+        Ok(Response::Done)
+    }
+
     fn push(&self, push: &Push) -> Result<Response> {
         self.check_size(push.rows.len())?;
         if push.rows.len() != push.cols.len() || push.rows.len() != push.values.len() {
@@ -273,7 +380,11 @@ impl Shard {
         // Validate everything before changing anything: a push is applied whole or not at all.
         let locals = part.locals(&push.rows)?;
         part.check_cols(&push.cols)?;
-        match part.dedup.admit(push.writer, push.seq) {
+        let idle = self.config.limits.writer_idle_expiry;
+        match part
+            .dedup
+            .admit(push.writer, push.seq, Instant::now(), idle)
+        {
             Admission::New => {}
             Admission::Duplicate => {
                 tracing::debug!(model = %push.model, writer = push.writer, seq = push.seq, "duplicate push ignored");
@@ -310,8 +421,12 @@ impl Shard {
             .ok_or_else(|| PsError::UnknownModel(model.to_string()))
     }
 
+    /// Every partition, in model-name order (so snapshots are written in a stable order).
     fn all_partitions(&self) -> Vec<Arc<RwLock<Partition>>> {
-        self.read_models().values().cloned().collect()
+        let models = self.read_models();
+        let mut named: Vec<_> = models.iter().collect();
+        named.sort_by(|a, b| a.0.cmp(b.0));
+        named.into_iter().map(|(_, p)| p.clone()).collect()
     }
 
     fn snapshot_dir(&self, name: &str) -> Result<PathBuf> {
@@ -343,6 +458,12 @@ impl Shard {
     ) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<RwLock<Partition>>>> {
         self.models.write().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The value every item has, if there is at least one and they all agree.
+fn common(mut items: impl Iterator<Item = u32>) -> Option<u32> {
+    let first = items.next()?;
+    items.all(|i| i == first).then_some(first)
 }
 
 #[cfg(test)]
@@ -388,6 +509,177 @@ mod tests {
             cols: vec![0],
         })
         .unwrap_or(Response::Done)
+    }
+
+    fn push_as(s: &Shard, writer: u64, seq: u64) -> Result<Response> {
+        s.handle(&Request::Push(Push {
+            model: "m".into(),
+            writer,
+            seq,
+            rows: vec![0],
+            cols: vec![0],
+            values: Values::I32(vec![1]),
+        }))
+    }
+
+    fn live_writers(s: &Shard) -> Vec<u64> {
+        let part = s.partition("m").unwrap();
+        let part = part.read().unwrap();
+        let mut w: Vec<u64> = part.dedup.writers.keys().copied().collect();
+        w.sort();
+        w
+    }
+
+    #[test]
+    fn an_idle_writer_expires_and_its_old_pushes_are_never_applied_twice_nor_late() {
+        let dir = tempfile::tempdir().unwrap();
+        let idle = Duration::from_millis(50);
+        let config = ShardConfig {
+            data_dir: Some(dir.path().to_path_buf()),
+            limits: Limits {
+                writer_idle_expiry: Some(idle),
+                ..Limits::default()
+            },
+        };
+        let s = Shard::new(config.clone(), AggregatorRegistry::default());
+        create(&s, ModelSpec::matrix("m", 1, 1, DType::I32)).unwrap();
+        // Writer 7 applies 1 and 3; its push 2 is lost in the network for now.
+        push_as(&s, 7, 1).unwrap();
+        push_as(&s, 7, 3).unwrap();
+        std::thread::sleep(idle * 3);
+        // Any push to the partition sweeps: writer 7 leaves the map (and snapshots).
+        push_as(&s, 8, 1).unwrap();
+        assert_eq!(live_writers(&s), vec![8]);
+        s.handle(&Request::Save { name: "x".into() }).unwrap();
+        // Its late push 2 is refused, not applied late (it was given up on) ...
+        let err = push_as(&s, 7, 2).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PsError::SeqExpired {
+                    writer: 7,
+                    seq: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!err.is_retryable());
+        // ... and retries of applied pushes are not applied twice.
+        assert_eq!(push_as(&s, 7, 3).unwrap(), Response::Done);
+        assert_eq!(push_as(&s, 7, 1).unwrap(), Response::Done);
+        assert_eq!(value(&s), Response::Values(Values::I32(vec![3])));
+        // Late retries answered from the tombstone do not bring the writer back.
+        assert!(!live_writers(&s).contains(&7));
+        // The same answers after a restore into a fresh shard.
+        let restored = Shard::new(config, AggregatorRegistry::default());
+        restored
+            .handle(&Request::Load { name: "x".into() })
+            .unwrap();
+        assert!(matches!(
+            push_as(&restored, 7, 2),
+            Err(PsError::SeqExpired { seq: 2, .. })
+        ));
+        assert_eq!(push_as(&restored, 7, 3).unwrap(), Response::Done);
+        // A writer that only paused goes on with its next push.
+        assert_eq!(push_as(&restored, 7, 4).unwrap(), Response::Done);
+        assert_eq!(value(&restored), Response::Values(Values::I32(vec![4])));
+    }
+
+    fn with_dir(dir: &Path) -> Shard {
+        Shard::new(
+            ShardConfig {
+                data_dir: Some(dir.to_path_buf()),
+                limits: Limits::default(),
+            },
+            AggregatorRegistry::default(),
+        )
+    }
+
+    fn create_placed(s: &Shard, rows: u64, shard: u32, shards: u32) {
+        s.handle(&Request::Create {
+            spec: ModelSpec::matrix("m", rows, 1, DType::I32),
+            shard,
+            shards,
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn another_shards_snapshot_is_refused() {
+        // Regression (issue 9): Load never checked whose snapshot it was.
+        let dir = tempfile::tempdir().unwrap();
+        let (zero, one) = (with_dir(dir.path()), with_dir(dir.path()));
+        zero.assign_index(0);
+        one.assign_index(1);
+        create_placed(&one, 4, 1, 2);
+        one.handle(&Request::Save { name: "s".into() }).unwrap();
+        let err = zero
+            .handle(&Request::Load { name: "s".into() })
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, PsError::Snapshot { .. }), "{err}");
+        assert!(
+            text.contains("shard 1") && text.contains("shard 0"),
+            "{text}"
+        );
+        assert_eq!(
+            zero.handle(&Request::Ping).unwrap(),
+            Response::Pong { models: vec![] }
+        );
+        // Without an assigned index the partitions a shard holds say which shard it is.
+        let fresh = with_dir(dir.path());
+        create_placed(&fresh, 4, 0, 2);
+        let err = fresh
+            .handle(&Request::Load { name: "s".into() })
+            .unwrap_err();
+        assert!(err.to_string().contains("shard 1"), "{err}");
+        // Its own index loads.
+        one.handle(&Request::Load { name: "s".into() }).unwrap();
+    }
+
+    #[test]
+    fn a_snapshot_placing_a_model_differently_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (saver, loader) = (with_dir(dir.path()), with_dir(dir.path()));
+        create_placed(&saver, 6, 0, 3);
+        saver.handle(&Request::Save { name: "s".into() }).unwrap();
+        // The same model over 2 shards here: the snapshot's rows would land on the wrong rows.
+        create_placed(&loader, 6, 0, 2);
+        let err = loader
+            .handle(&Request::Load { name: "s".into() })
+            .unwrap_err();
+        assert!(err.to_string().contains("shard 0 of 2"), "{err}");
+        assert!(err.to_string().contains("shard 0 of 3"), "{err}");
+        // Another spec (more rows) is refused too; the identical placement loads.
+        let other = with_dir(dir.path());
+        create_placed(&other, 7, 0, 3);
+        assert!(other.handle(&Request::Load { name: "s".into() }).is_err());
+        let same = with_dir(dir.path());
+        create_placed(&same, 6, 0, 3);
+        same.handle(&Request::Load { name: "s".into() }).unwrap();
+    }
+
+    #[test]
+    fn loads_respect_the_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = with_dir(dir.path());
+        create_placed(&big, 1000, 0, 1);
+        big.handle(&Request::Save { name: "s".into() }).unwrap();
+        let small = Shard::new(
+            ShardConfig {
+                data_dir: Some(dir.path().to_path_buf()),
+                limits: Limits {
+                    max_partition_bytes: 100,
+                    ..Limits::default()
+                },
+            },
+            AggregatorRegistry::default(),
+        );
+        let err = small
+            .handle(&Request::Load { name: "s".into() })
+            .unwrap_err();
+        assert!(err.to_string().contains("limit"), "{err}");
     }
 
     #[test]

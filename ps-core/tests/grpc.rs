@@ -390,3 +390,74 @@ fn servers_stop_when_their_shutdown_future_completes() {
         assert!(err.is_retryable(), "{err}");
     });
 }
+
+/// An aggregator that takes 100 ms per element: a push that keeps its thread busy.
+struct Slow;
+impl ps_core::Aggregator for Slow {
+    fn combine_i64(&self, current: i64, pushed: i64) -> i64 {
+        std::thread::sleep(Duration::from_millis(100));
+        current + pushed
+    }
+    fn combine_f64(&self, current: f64, pushed: f64) -> f64 {
+        std::thread::sleep(Duration::from_millis(100));
+        current + pushed
+    }
+}
+
+#[test]
+fn a_slow_push_does_not_stall_the_server() {
+    // Regression (issue 9): pushes were applied on a tokio worker, so one long push (a wide
+    // sparse row, a big batch) stalled every connection of the server. On a single-threaded
+    // runtime that stall is total; with pushes on the blocking pool a ping is answered at once.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use ps_core::message::{Push, Request, Response};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let aggregators = AggregatorRegistry::default();
+        aggregators.register("slow", Arc::new(Slow)).unwrap();
+        let shard = Arc::new(Shard::new(ShardConfig::default(), aggregators));
+        tokio::spawn(ps_core::grpc::serve_shard(
+            listener,
+            shard,
+            None,
+            std::future::pending(),
+        ));
+        let config = ClientConfig::default();
+        let t = Arc::new(GrpcTransport::new(&[addr], None, &config).unwrap());
+        let spec = ModelSpec::matrix("s", 8, 1, DType::I64).with_aggregator("slow");
+        let create = Request::Create {
+            spec,
+            shard: 0,
+            shards: 1,
+        };
+        assert_eq!(t.call(0, Arc::new(create)).await.unwrap(), Response::Done);
+        let push = Request::Push(Push {
+            model: "s".into(),
+            writer: 1,
+            seq: 1,
+            rows: (0..8).collect(),
+            cols: vec![0; 8],
+            values: ps_core::Values::I64(vec![1; 8]),
+        });
+        let pushing = {
+            let t = t.clone();
+            tokio::spawn(async move { t.call(0, Arc::new(push)).await })
+        };
+        // Let the push reach the server and start (800 ms of work).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let start = std::time::Instant::now();
+        let pong = t.call(0, Arc::new(Request::Ping)).await.unwrap();
+        let waited = start.elapsed();
+        assert!(matches!(pong, Response::Pong { .. }));
+        assert!(
+            waited < Duration::from_millis(400),
+            "a ping waited {waited:?} for a push"
+        );
+        assert!(!pushing.is_finished(), "the push should still be running");
+        assert_eq!(pushing.await.unwrap().unwrap(), Response::Done);
+    });
+}

@@ -47,6 +47,11 @@ pub struct ServerArgs {
     /// Most models this server holds.
     #[arg(long, default_value_t = Limits::default().max_models)]
     pub max_models: usize,
+    /// Seconds without a push after which a writer's exactly-once window is dropped (a compact
+    /// tombstone keeps answers exact); 0 keeps every writer forever. Must exceed how long a
+    /// client retries one push.
+    #[arg(long, default_value_t = 3600)]
+    pub writer_idle_secs: u64,
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
@@ -84,6 +89,8 @@ async fn serve(args: ServerArgs, token: Option<String>) -> anyhow::Result<()> {
             max_request_elements: args.max_request_elements,
             max_partition_bytes: args.max_model_mb.saturating_mul(1 << 20),
             max_models: args.max_models,
+            writer_idle_expiry: (args.writer_idle_secs > 0)
+                .then_some(Duration::from_secs(args.writer_idle_secs)),
         },
     };
     let shard = Arc::new(Shard::new(config, AggregatorRegistry::default()));
@@ -93,13 +100,15 @@ async fn serve(args: ServerArgs, token: Option<String>) -> anyhow::Result<()> {
     };
     let serving = tokio::spawn(ps_core::grpc::serve_shard_with(
         listener,
-        shard,
+        shard.clone(),
         options,
         shutdown_signal(),
     ));
 
     let deadline = Duration::from_secs(args.register_timeout_secs);
     let index = register(&args.master, token.as_deref(), &advertise, deadline).await?;
+    // Snapshots record the index, and a load of another shard's snapshot is refused.
+    shard.assign_index(index);
     println!("listening on {addr} as shard {index}");
     tracing::info!(%addr, advertise, index, master = args.master, "server ready");
 

@@ -2,13 +2,23 @@
 //! tests can use port 0 and read the address) and passes a shutdown future; the server stops
 //! accepting when it completes and finishes the calls in flight.
 //!
-//! Handlers decode the wire message, run the synchronous [`Shard::handle`] (short: a lock and a
-//! loop over the elements) and encode the answer. Every failure is the error of that call alone.
+//! Handlers decode the wire message, run the synchronous [`Shard::handle`] and encode the
+//! answer. Every failure is the error of that call alone.
+//!
+//! `Shard::handle` takes locks and loops over a request's elements (a push of millions, a pull
+//! answering up to 16M values), so it never runs on a tokio worker, where it would stall every
+//! other connection. Data requests run on the blocking pool, at most `blocking_permits()` at a
+//! time (a FIFO semaphore: beyond that, requests wait in arrival order as cheap futures, not
+//! as threads piling up on a partition's lock). A reply is sent only after its request was
+//! applied, so a client that waits for one push before sending the next still sees them applied
+//! in that order, and one push is applied whole, in its wire order. Snapshots (long file I/O)
+//! use the blocking pool outside that bound, so a save does not hold up pushes.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request as GrpcRequest, Response as GrpcResponse, Status};
@@ -72,7 +82,8 @@ pub async fn serve_shard_with(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
     let limit = options.max_message_bytes;
-    let service = ShardServer::new(ShardService { shard })
+    let pool = Arc::new(Semaphore::new(blocking_permits()));
+    let service = ShardServer::new(ShardService { shard, pool })
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     let service = InterceptedService::new(service, CheckToken::new(options.token));
@@ -138,42 +149,71 @@ fn incoming(listener: TcpListener) -> TcpIncoming {
     TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
+/// Data requests handled at once on the blocking pool: two per core, so that a thread waiting
+/// for one partition's lock leaves the cores to requests for other partitions.
+pub(crate) fn blocking_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
+}
+
 struct ShardService {
     shard: Arc<Shard>,
+    /// Bounds the data requests running on the blocking pool.
+    pool: Arc<Semaphore>,
 }
 
 type Reply<T> = std::result::Result<GrpcResponse<T>, Status>;
 
 impl ShardService {
-    fn run(&self, request: Result<Request>) -> std::result::Result<Response, Status> {
+    /// Handles a data request on the blocking pool, within the bound.
+    async fn run(&self, request: Result<Request>) -> std::result::Result<Response, Status> {
         let request = request.map_err(|e| error_to_status(&e))?;
-        self.shard.handle(&request).map_err(|e| {
-            tracing::debug!(kind = request.kind(), error = %e, "request failed");
-            error_to_status(&e)
+        let permit = self
+            .pool
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| error_to_status(&PsError::ShuttingDown))?;
+        let shard = self.shard.clone();
+        // The permit moves into the task: it bounds the threads even if the call is cancelled
+        // (a client timeout), since the request then still runs to its end.
+        let handled = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let result = shard.handle(&request);
+            if let Err(e) = &result {
+                tracing::debug!(kind = request.kind(), error = %e, "request failed");
+            }
+            result
         })
+        .await;
+        flatten(handled)
     }
 
-    fn done(&self, request: Result<Request>) -> Reply<pb::Empty> {
-        match self.run(request)? {
+    async fn done(&self, request: Result<Request>) -> Reply<pb::Empty> {
+        match self.run(request).await? {
+            Response::Done => Ok(GrpcResponse::new(pb::Empty {})),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Runs a request that does long file I/O (snapshots) on the blocking pool, outside the bound.
+    async fn blocking(&self, request: Request) -> Reply<pb::Empty> {
+        let shard = self.shard.clone();
+        let handled = tokio::task::spawn_blocking(move || shard.handle(&request)).await;
+        match flatten(handled)? {
             Response::Done => Ok(GrpcResponse::new(pb::Empty {})),
             other => Err(unexpected(&other)),
         }
     }
 }
 
-impl ShardService {
-    /// Runs a request that does file I/O (snapshots) off the async workers.
-    async fn blocking(&self, request: Request) -> Reply<pb::Empty> {
-        let shard = self.shard.clone();
-        let handled = tokio::task::spawn_blocking(move || shard.handle(&request)).await;
-        match handled {
-            Ok(Ok(Response::Done)) => Ok(GrpcResponse::new(pb::Empty {})),
-            Ok(Ok(other)) => Err(unexpected(&other)),
-            Ok(Err(e)) => Err(error_to_status(&e)),
-            Err(e) => Err(error_to_status(&PsError::Server(format!(
-                "snapshot task: {e}"
-            )))),
-        }
+fn flatten(
+    handled: std::result::Result<Result<Response>, tokio::task::JoinError>,
+) -> std::result::Result<Response, Status> {
+    match handled {
+        Ok(result) => result.map_err(|e| error_to_status(&e)),
+        Err(e) => Err(error_to_status(&PsError::Server(format!(
+            "request task failed: {e}"
+        )))),
     }
 }
 
@@ -192,21 +232,26 @@ impl ShardRpc for ShardService {
             shard: r.shard,
             shards: r.shards,
         }))
+        .await
     }
 
     async fn destroy(&self, r: GrpcRequest<pb::DestroyRequest>) -> Reply<pb::Empty> {
         self.done(Ok(Request::Destroy {
             model: r.into_inner().model,
         }))
+        .await
     }
 
     async fn pull_rows(&self, r: GrpcRequest<pb::PullRowsRequest>) -> Reply<pb::RowBlock> {
         let r = r.into_inner();
         let rows = encode::rows_from_deltas(&r.row_deltas);
-        match self.run(Ok(Request::PullRows {
-            model: r.model,
-            rows,
-        }))? {
+        match self
+            .run(Ok(Request::PullRows {
+                model: r.model,
+                rows,
+            }))
+            .await?
+        {
             Response::Rows(block) => Ok(GrpcResponse::new(
                 encode::row_block_to_pb(block).map_err(|e| error_to_status(&e))?,
             )),
@@ -217,11 +262,14 @@ impl ShardRpc for ShardService {
     async fn pull_elements(&self, r: GrpcRequest<pb::PullElementsRequest>) -> Reply<pb::Values> {
         let r = r.into_inner();
         let rows = encode::rows_from_deltas(&r.row_deltas);
-        match self.run(Ok(Request::PullElements {
-            model: r.model,
-            rows,
-            cols: r.cols,
-        }))? {
+        match self
+            .run(Ok(Request::PullElements {
+                model: r.model,
+                rows,
+                cols: r.cols,
+            }))
+            .await?
+        {
             Response::Values(v) => Ok(GrpcResponse::new(encode::values_to_pb(v))),
             other => Err(unexpected(&other)),
         }
@@ -229,6 +277,7 @@ impl ShardRpc for ShardService {
 
     async fn push(&self, r: GrpcRequest<pb::PushRequest>) -> Reply<pb::Empty> {
         self.done(encode::push_from_pb(r.into_inner()).map(Request::Push))
+            .await
     }
 
     async fn save(&self, r: GrpcRequest<pb::SnapshotRequest>) -> Reply<pb::Empty> {
@@ -246,7 +295,12 @@ impl ShardRpc for ShardService {
     }
 
     async fn ping(&self, _: GrpcRequest<pb::Empty>) -> Reply<pb::PongReply> {
-        match self.run(Ok(Request::Ping))? {
+        // A map lookup: answered here, so a ping also shows whether the reactor is responsive.
+        match self
+            .shard
+            .handle(&Request::Ping)
+            .map_err(|e| error_to_status(&e))?
+        {
             Response::Pong { models } => Ok(GrpcResponse::new(pb::PongReply { models })),
             other => Err(unexpected(&other)),
         }
