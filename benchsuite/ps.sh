@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# The parameter-server benchmark: builds glint-lda (release by default; PROFILE=dev for a quick
-# check), runs `glint-lda bench ps` and records the report with the machine and the command in
-# benchsuite/results/ps-<date>.md. Extra arguments go to `bench ps` (e.g. --reps 3 --batch 20000).
+# The parameter-server benchmark: builds glint-lda and the benchmark program cli/examples/ps_bench.rs
+# (release by default; PROFILE=dev for a quick check), runs it (it spawns `glint-lda master` and
+# `glint-lda server` processes from the built binary) and records the report with the machine and
+# the command in benchsuite/results/ps-<date>.md. Extra arguments go to ps_bench (e.g. --reps 3
+# --batch 20000; `--help` lists them).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 PROFILE="${PROFILE:-release}"
 case "$PROFILE" in
-  release) cargo build --release -p cli; BIN=target/release/glint-lda ;;
-  dev) cargo build -p cli; BIN=target/debug/glint-lda ;;
+  release) cargo build --release -p cli --bin glint-lda --example ps_bench; DIR=target/release ;;
+  dev) cargo build -p cli --bin glint-lda --example ps_bench; DIR=target/debug ;;
   *) echo "PROFILE must be release or dev, not '$PROFILE'" >&2; exit 2 ;;
 esac
 
 DATE="$(date -u +%Y-%m-%d)"
 OUT="benchsuite/results/ps-${DATE}.md"
 if [ "$PROFILE" != release ]; then OUT="benchsuite/results/ps-${DATE}-${PROFILE}.md"; fi
-CMD="$BIN bench ps $*"
+CMD="$DIR/examples/ps_bench --glint-lda $DIR/glint-lda $*"
 CPU="$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)"
 REPORT="$($CMD)"
 

@@ -2,6 +2,7 @@
 //! chooses the exit code. The work itself lives in the library crates.
 
 mod commands;
+mod console;
 
 use std::process::ExitCode;
 
@@ -28,12 +29,12 @@ struct Cli {
 enum Command {
     /// Turn raw corpora (WARC, Parquet, text, UCI) into a token-id corpus directory.
     Ingest(commands::ingest::IngestArgs),
+    /// Generate a synthetic corpus from the LDA generative process, with the true φ and θ.
+    Synth(commands::synth::SynthArgs),
     /// Run the master (registry) of a parameter-server cluster.
     Master(commands::master::MasterArgs),
     /// Run a parameter-server shard that registers with a master.
     Server(commands::server::ServerArgs),
-    /// Benchmarks (`bench ps`: the parameter server in-process, over gRPC and raw TCP).
-    Bench(commands::bench::BenchArgs),
     /// Train an LDA model on a corpus (embedded parameter server).
     Train(commands::train::TrainArgs),
     /// Show the top words of each topic of a trained model.
@@ -51,9 +52,9 @@ fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     let outcome = match cli.command {
         Command::Ingest(args) => commands::ingest::run(args),
+        Command::Synth(args) => commands::synth::run(args),
         Command::Master(args) => commands::master::run(args),
         Command::Server(args) => commands::server::run(args),
-        Command::Bench(args) => commands::bench::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Topics(args) => commands::topics::run(args),
         Command::Eval(args) => commands::eval::run(args),
@@ -69,8 +70,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs go to stderr through the progress bars (`console::LogWriter`), coloured only on a
+/// terminal; `-q` also hides the bars.
 fn init_logging(verbose: u8, quiet: bool) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
+    console::init(quiet);
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -81,6 +86,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(console::LogWriter)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

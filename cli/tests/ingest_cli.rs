@@ -544,17 +544,18 @@ fn parquet_column_id_column_and_missing_column() {
         first.id
     );
 
+    // The only input lacks the column: nothing is kept, a clear error, the corpus is unchanged.
+    let before = std::fs::read(out.join("manifest.json")).unwrap();
     let o = glint(&["ingest", s(&pq), "--column", "nope", "--out", s(&out)]);
-    ok(&o);
+    assert!(!o.status.success());
     let err = stderr(&o);
     assert!(
-        err.contains("debian-descriptions.parquet: no text column \"nope\"; columns are: package"),
+        err.contains("debian-descriptions.parquet: no text column \"nope\"; columns are: package")
+            && err.contains("no document was kept")
+            && err.contains("missing-column"),
         "{err}"
     );
-    assert_eq!(
-        Corpus::open(&out).unwrap().manifest().skipped["missing-column"],
-        1
-    );
+    assert_eq!(std::fs::read(out.join("manifest.json")).unwrap(), before);
     let o = glint(&[
         "ingest",
         s(&pq),

@@ -64,9 +64,7 @@ pub fn resolve_reporting(
     let mut globbed = std::collections::HashSet::new();
     for pattern in patterns {
         let path = Path::new(pattern);
-        if pattern == STDIN {
-            paths.push(path.to_path_buf());
-        } else if path.exists() {
+        if pattern == STDIN || path.exists() {
             paths.push(path.to_path_buf());
         } else if has_glob_chars(pattern) {
             let matches = glob::glob(pattern)

@@ -25,6 +25,9 @@ pub struct LoadedCorpus {
     pub shards: Vec<ShardDocs>,
     /// Term of each word id (empty when unknown).
     pub terms: Vec<String>,
+    /// Display form of each word id (the surface form of a stemmed term), or empty when the
+    /// corpus records none.
+    pub display: Vec<String>,
     pub vocab: u32,
     /// Occurrences of each word id.
     pub word_counts: Vec<u64>,
@@ -72,6 +75,7 @@ impl LoadedCorpus {
         Ok(LoadedCorpus {
             shards,
             terms,
+            display: Vec::new(),
             vocab,
             word_counts,
             tokens: seen,
@@ -88,7 +92,15 @@ impl LoadedCorpus {
         let docs = corpus
             .documents()?
             .map(|d| d.map(|d| (d.id, d.tokens)).map_err(LdaError::from));
-        Self::from_documents(docs, manifest.tokens, size, terms, threads)
+        let mut loaded = Self::from_documents(docs, manifest.tokens, size, terms, threads)?;
+        if vocab.has_surfaces() {
+            loaded.display = vocab
+                .display_terms()
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+        }
+        Ok(loaded)
     }
 
     pub fn num_docs(&self) -> usize {

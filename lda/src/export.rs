@@ -7,6 +7,8 @@
 //!                      θ_dk = (n_dk + α)/(N_d + Kα); a topic absent for a document has θ = α/(N_d + Kα)
 //! hyperparameters.json topics, vocabulary, alpha, beta, iterations, mh_steps, seed, threads, ...
 //! vocab.txt            line j = term of word id j
+//! display.txt          line j = display form of word id j (the most frequent surface form of a
+//!                      stemmed term); only when the corpus recorded them
 //! phi.npy              float64 K × V, φ_kw = (n_wk + β)/(n_k + Vβ), rows sum to 1
 //! ```
 //!
@@ -34,6 +36,20 @@ pub const DOC_TOPIC_FILE: &str = "doc_topic.parquet";
 pub const HYPERPARAMETERS_FILE: &str = "hyperparameters.json";
 pub const VOCAB_FILE: &str = "vocab.txt";
 pub const PHI_FILE: &str = "phi.npy";
+pub const DISPLAY_FILE: &str = "display.txt";
+
+/// The words to show for each word id of the model in `dir`: `display.txt` when present and
+/// `raw_terms` is false, else `vocab.txt` (the terms the model was trained on).
+pub fn read_shown_terms(dir: &Path, raw_terms: bool) -> Result<Vec<String>> {
+    let display = dir.join(DISPLAY_FILE);
+    let path = if !raw_terms && display.is_file() {
+        display
+    } else {
+        dir.join(VOCAB_FILE)
+    };
+    let text = fs::read_to_string(&path).map_err(|e| LdaError::io(&path, e))?;
+    Ok(text.lines().map(str::to_owned).collect())
+}
 
 /// Rows per Parquet record batch.
 const BATCH_ROWS: usize = 1 << 20;
@@ -281,6 +297,23 @@ impl Trainer {
             }
             out.flush().map_err(|e| LdaError::io(tmp, e))
         })?;
+
+        let display_path = dir.join(DISPLAY_FILE);
+        if self.display.len() == v {
+            write_atomic(&display_path, |tmp| {
+                let f = File::create(tmp).map_err(|e| LdaError::io(tmp, e))?;
+                let mut out = BufWriter::new(f);
+                for shown in &self.display {
+                    // One per line: a line break inside a form would shift every later one.
+                    writeln!(out, "{}", shown.replace(['\n', '\r'], " "))
+                        .map_err(|e| LdaError::io(tmp, e))?;
+                }
+                out.flush().map_err(|e| LdaError::io(tmp, e))
+            })?;
+        } else if display_path.exists() {
+            // A stale file from an earlier model in this directory must not label this one.
+            fs::remove_file(&display_path).map_err(|e| LdaError::io(&display_path, e))?;
+        }
 
         let phi_path = dir.join(PHI_FILE);
         write_atomic(&phi_path, |tmp| {

@@ -4,7 +4,7 @@
 //! topic_term_dists.npy   K × V float64, φ (a copy of phi.npy)
 //! doc_topic_dists.npy    D × K float64, θ_dk = (n_dk + α)/(N_d + Kα)
 //! doc_lengths.json       [N_d; D]
-//! vocab.json             [term; V]
+//! vocab.json             [term; V] (display forms of stemmed terms unless `raw_terms`)
 //! term_frequency.json    [Σ_k n_wk; V]
 //! ```
 //! Load them with `numpy.load` / `json.load` and pass them in this order.
@@ -17,12 +17,12 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{LdaError, Result};
 use crate::export::{
-    DOC_TOPIC_FILE, HYPERPARAMETERS_FILE, HyperFile, PHI_FILE, VOCAB_FILE, WORD_TOPIC_FILE,
+    DOC_TOPIC_FILE, HYPERPARAMETERS_FILE, HyperFile, PHI_FILE, WORD_TOPIC_FILE, read_shown_terms,
     read_word_topic, write_json,
 };
 
 /// Writes the pyLDAvis inputs of the model in `model_dir` to `out`.
-pub fn export_pyldavis(model_dir: &Path, out: &Path) -> Result<()> {
+pub fn export_pyldavis(model_dir: &Path, out: &Path, raw_terms: bool) -> Result<()> {
     let hyper_path = model_dir.join(HYPERPARAMETERS_FILE);
     let text = fs::read_to_string(&hyper_path).map_err(|e| LdaError::io(&hyper_path, e))?;
     let h: HyperFile =
@@ -33,12 +33,10 @@ pub fn export_pyldavis(model_dir: &Path, out: &Path) -> Result<()> {
     let phi_src = model_dir.join(PHI_FILE);
     fs::copy(&phi_src, out.join("topic_term_dists.npy")).map_err(|e| LdaError::io(&phi_src, e))?;
 
-    let vocab_path = model_dir.join(VOCAB_FILE);
-    let vocab_text = fs::read_to_string(&vocab_path).map_err(|e| LdaError::io(&vocab_path, e))?;
-    let vocab: Vec<&str> = vocab_text.lines().collect();
+    let vocab = read_shown_terms(model_dir, raw_terms)?;
     if vocab.len() != v {
         return Err(LdaError::bad_file(
-            &vocab_path,
+            model_dir,
             format!("{} terms for a vocabulary of {v}", vocab.len()),
         ));
     }

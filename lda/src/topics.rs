@@ -1,5 +1,6 @@
 //! Reading a model directory back: the top words of each topic, from `word_topic.parquet`,
-//! `topic_totals.json`, `hyperparameters.json` and `vocab.txt`.
+//! `topic_totals.json`, `hyperparameters.json` and `display.txt` (readable forms of stemmed
+//! terms) or `vocab.txt`.
 
 use std::fs::{self, File};
 use std::path::Path;
@@ -10,7 +11,7 @@ use serde::Serialize;
 
 use crate::error::{LdaError, Result};
 use crate::export::{
-    HYPERPARAMETERS_FILE, HyperFile, TOPIC_TOTALS_FILE, VOCAB_FILE, WORD_TOPIC_FILE,
+    HYPERPARAMETERS_FILE, HyperFile, TOPIC_TOTALS_FILE, WORD_TOPIC_FILE, read_shown_terms,
 };
 
 /// One topic's most probable words.
@@ -28,8 +29,9 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     serde_json::from_str(&text).map_err(|e| LdaError::bad_file(path, e.to_string()))
 }
 
-/// The `top` most probable words of every topic of the model in `dir`.
-pub fn top_words(dir: &Path, top: usize) -> Result<Vec<Topic>> {
+/// The `top` most probable words of every topic of the model in `dir`, shown by their display
+/// forms (see [`read_shown_terms`]; `raw_terms` for the terms themselves).
+pub fn top_words(dir: &Path, top: usize, raw_terms: bool) -> Result<Vec<Topic>> {
     let hyper: HyperFile = read_json(&dir.join(HYPERPARAMETERS_FILE))?;
     let totals: Vec<i64> = read_json(&dir.join(TOPIC_TOTALS_FILE))?;
     let k = hyper.topics as usize;
@@ -39,9 +41,7 @@ pub fn top_words(dir: &Path, top: usize) -> Result<Vec<Topic>> {
             format!("{} totals for {k} topics", totals.len()),
         ));
     }
-    let vocab_path = dir.join(VOCAB_FILE);
-    let vocab_text = fs::read_to_string(&vocab_path).map_err(|e| LdaError::io(&vocab_path, e))?;
-    let terms: Vec<&str> = vocab_text.lines().collect();
+    let terms = read_shown_terms(dir, raw_terms)?;
 
     // Per topic, the `top` largest counts (a topic's top words by φ are its top words by n_wk).
     let mut best: Vec<Vec<(i32, u32)>> = vec![Vec::new(); k];

@@ -127,6 +127,8 @@ pub struct Trainer {
     pub(crate) workers: Vec<Worker>,
     pub(crate) doc_ids: Vec<Vec<String>>,
     pub(crate) terms: Vec<String>,
+    /// Display forms by word id (empty: the terms are shown).
+    pub(crate) display: Vec<String>,
     pub(crate) word_counts: Vec<u64>,
     pub(crate) tokens: u64,
     pub(crate) iteration: u32,
@@ -193,6 +195,7 @@ impl Trainer {
             workers,
             doc_ids,
             terms: corpus.terms,
+            display: corpus.display,
             word_counts: corpus.word_counts,
             tokens: corpus.tokens,
             iteration,

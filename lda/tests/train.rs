@@ -95,7 +95,7 @@ fn invariants_hold_after_every_iteration_and_topics_are_recovered() {
 
     let vocab = std::fs::read_to_string(out.join("vocab.txt")).unwrap();
     assert_eq!(vocab.lines().count(), truth.cols);
-    let topics = lda::topics::top_words(&out, 5).unwrap();
+    let topics = lda::topics::top_words(&out, 5, false).unwrap();
     assert_eq!(topics.len(), 5);
     assert!(
         topics

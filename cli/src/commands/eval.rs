@@ -120,37 +120,52 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     std::fs::write(&out, format!("{json}\n"))
         .with_context(|| format!("writing {}", out.display()))?;
     if args.json {
-        println!("{json}");
+        crate::console::print_line(&json)?;
     } else {
-        print_table(&report);
+        crate::console::stdout(|out| print_table(out, &report))?;
         eprintln!("written to {}", out.display());
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_table(r: &Report) {
+/// The report as a table (`out` is stdout, where a closed pipe ends the output quietly).
+fn print_table(out: &mut dyn std::io::Write, r: &Report) -> std::io::Result<()> {
     let h = &r.heldout;
-    println!(
+    writeln!(
+        out,
         "model                 {} (K = {}, V = {})",
         r.model.display(),
         r.topics,
         r.vocabulary
-    );
-    println!("held-out perplexity   {:.2}", h.perplexity);
-    println!(
+    )?;
+    writeln!(out, "held-out perplexity   {:.2}", h.perplexity)?;
+    writeln!(
+        out,
         "  over                {} held-out / {} observed tokens in {} documents ({} skipped, {} out-of-vocabulary tokens dropped)",
         h.held_out_tokens,
         h.observed_tokens,
         h.documents_scored,
         h.documents_skipped,
         h.out_of_vocabulary_tokens
-    );
+    )?;
     if let Some(c) = &r.coherence {
-        println!("UMass coherence       {:.4}  (top {})", c.umass, c.top_n);
-        println!("NPMI coherence        {:.4}", c.npmi);
+        writeln!(
+            out,
+            "UMass coherence       {:.4}  (top {})",
+            c.umass, c.top_n
+        )?;
+        writeln!(out, "NPMI coherence        {:.4}", c.npmi)?;
     }
-    println!("topic diversity       {:.4}  (top 25)", r.topic_diversity);
+    writeln!(
+        out,
+        "topic diversity       {:.4}  (top 25)",
+        r.topic_diversity
+    )?;
     if let Some(d) = r.truth_hellinger {
-        println!("Hellinger to truth    {d:.4}  (mean over matched topics)");
+        writeln!(
+            out,
+            "Hellinger to truth    {d:.4}  (mean over matched topics)"
+        )?;
     }
+    Ok(())
 }

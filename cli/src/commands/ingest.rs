@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 use ingest::{
     AnalyzerConfig, Format, IngestOptions, IngestReport, ParquetColumns, Preset, Progress,
     TokenizerKind, VocabularyFilter,
@@ -50,7 +50,8 @@ pub enum TokenizerArg {
     glint-lda ingest 'crawl/*.warc.gz' --out corpora/crawl --threads 8 --max-doc-frac 0.5\n  \
     glint-lda ingest table.parquet --column description --id-column package --out corpora/deb")]
 pub struct IngestArgs {
-    /// Input files, directories or globs (quote globs to let glint-lda expand them).
+    /// Input files, directories or globs (quote globs to let glint-lda expand them); `-` reads
+    /// standard input, one document per line.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
     /// Output corpus directory (created; an existing corpus there is replaced).
@@ -71,9 +72,19 @@ pub struct IngestArgs {
     /// Drop terms occurring in more than this fraction of documents.
     #[arg(long, default_value_t = 1.0)]
     pub max_doc_frac: f64,
-    /// Keep only the N most frequent terms.
-    #[arg(long, value_name = "N")]
+    /// Drop terms in fewer than N documents (gensim's no_below).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub min_df: u64,
+    /// Drop terms in more documents than this: a fraction in (0, 1] (`0.5`, gensim's no_above)
+    /// or a count (`1000`).
+    #[arg(long, value_name = "FRACTION|COUNT")]
+    pub max_df: Option<String>,
+    /// Keep only the N most frequent terms (after the other filters).
+    #[arg(long, value_name = "N", alias = "keep-top")]
     pub vocab_size: Option<usize>,
+    /// Skip documents with more tokens than this (after analysis).
+    #[arg(long, value_name = "N", default_value_t = ingest::pipeline::DEFAULT_MAX_DOC_TOKENS)]
+    pub max_doc_tokens: usize,
     /// Analyzer preset; the options below override its settings.
     #[arg(long, value_enum, default_value_t = PresetArg::Seed)]
     pub preset: PresetArg,
@@ -86,6 +97,9 @@ pub struct IngestArgs {
     /// Stop-word list (`english`) or `none`.
     #[arg(long, value_name = "LIST")]
     pub stopwords: Option<String>,
+    /// A file of further stop words, one per line (`#` comments); may be repeated.
+    #[arg(long, value_name = "PATH")]
+    pub stopwords_file: Vec<PathBuf>,
     /// Minimum term length in characters, after stemming.
     #[arg(long)]
     pub min_len: Option<usize>,
@@ -107,13 +121,27 @@ pub struct IngestArgs {
     /// Write the run's figures as JSON (for scripts and benchmarks).
     #[arg(long, value_name = "PATH")]
     pub report_json: Option<PathBuf>,
-    /// No progress bar.
+    /// No progress bar (`-q` hides it too; it is never drawn when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
 }
 
 fn none_or(value: &str) -> Option<String> {
     (!value.eq_ignore_ascii_case("none")).then(|| value.to_ascii_lowercase())
+}
+
+/// `--max-df`: an integer is a document count, anything else a fraction in (0, 1] (the
+/// scikit-learn convention).
+fn parse_max_df(value: &str) -> anyhow::Result<(f64, Option<u64>)> {
+    if let Ok(count) = value.parse::<u64>() {
+        return Ok((1.0, Some(count)));
+    }
+    match value.parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 1.0 => Ok((f, None)),
+        _ => anyhow::bail!(
+            "--max-df must be a fraction in (0, 1] or a whole number of documents, got {value:?}"
+        ),
+    }
 }
 
 /// Validates the arguments into pipeline options.
@@ -134,6 +162,7 @@ fn options(args: &IngestArgs) -> anyhow::Result<IngestOptions> {
     if let Some(s) = &args.stopwords {
         analyzer.stopwords = none_or(s);
     }
+    analyzer.stopword_files = args.stopwords_file.clone();
     analyzer.min_len = args.min_len.unwrap_or(analyzer.min_len);
     analyzer.max_len = args.max_len.unwrap_or(analyzer.max_len);
     analyzer.max_raw_len = args.max_raw_len.unwrap_or(analyzer.max_raw_len);
@@ -147,6 +176,13 @@ fn options(args: &IngestArgs) -> anyhow::Result<IngestOptions> {
             "--max-doc-frac must be in (0, 1], got {}",
             args.max_doc_frac
         );
+    }
+    let (max_doc_frac, max_docs) = match args.max_df.as_deref() {
+        None => (args.max_doc_frac, None),
+        Some(v) => parse_max_df(v)?,
+    };
+    if args.max_doc_tokens == 0 {
+        anyhow::bail!("--max-doc-tokens must be at least 1");
     }
     let format = match args.format {
         FormatArg::Auto => None,
@@ -167,48 +203,78 @@ fn options(args: &IngestArgs) -> anyhow::Result<IngestOptions> {
         analyzer,
         filter: VocabularyFilter {
             min_count: args.min_count,
-            max_doc_frac: args.max_doc_frac,
+            min_docs: args.min_df,
+            max_doc_frac,
+            max_docs,
             max_size: args.vocab_size,
         },
         threads,
         strict: args.strict,
+        max_doc_tokens: args.max_doc_tokens,
         out_dir: args.out.clone(),
     })
 }
 
-/// Polls the pipeline's counters into a progress bar until `done`.
+/// Polls the pipeline's counters into a progress bar until `done`: bytes read on disk in the
+/// first pass, then a second bar of documents written out of those kept. Hidden by
+/// `--no-progress` (`hidden`) or `-q`; log lines pass through it (`crate::console`).
 fn show_progress(progress: &Progress, done: &AtomicBool, hidden: bool) {
-    let target = if hidden {
-        ProgressDrawTarget::hidden()
-    } else {
-        ProgressDrawTarget::stderr()
+    let style = |template: &str| {
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
     };
-    let bar = ProgressBar::with_draw_target(Some(0), target);
-    let style = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:30} {binary_bytes}/{binary_total_bytes} on disk  {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
+    /// Rates over less than this are noise.
+    const SETTLED: f64 = 0.5;
+    let reading = crate::console::bar(
+        Some(0),
+        style(
+            "{spinner} [{elapsed_precise}] {bar:30} {binary_bytes}/{binary_total_bytes} on disk  {wide_msg}",
+        ),
+        hidden,
+    );
     let started = Instant::now();
+    let mut writing: Option<(ProgressBar, Instant)> = None;
     while !done.load(Ordering::Relaxed) {
-        let secs = started.elapsed().as_secs_f64().max(1e-3);
-        let docs = progress.docs_read.load(Ordering::Relaxed);
-        let raw = progress.bytes.uncompressed.load(Ordering::Relaxed);
-        bar.set_length(progress.total_disk_bytes.load(Ordering::Relaxed));
-        bar.set_position(progress.bytes.disk.load(Ordering::Relaxed));
-        let phase = if progress.phase.load(Ordering::Relaxed) >= 2 {
-            "writing corpus"
+        if progress.phase.load(Ordering::Relaxed) >= 2 {
+            let (bar, since) = writing.get_or_insert_with(|| {
+                reading.finish_and_clear();
+                let bar = crate::console::bar(
+                    Some(progress.docs_kept.load(Ordering::Relaxed)),
+                    style("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} documents written  {wide_msg}"),
+                    hidden,
+                );
+                (bar, Instant::now())
+            });
+            let written = progress.remapped.load(Ordering::Relaxed);
+            let secs = since.elapsed().as_secs_f64();
+            bar.set_length(progress.docs_kept.load(Ordering::Relaxed));
+            bar.set_position(written);
+            if secs >= SETTLED {
+                bar.set_message(format!("{:.0} docs/s", written as f64 / secs));
+            }
+            bar.tick();
         } else {
-            "reading"
-        };
-        bar.set_message(format!(
-            "{phase}: {docs} docs ({:.0} docs/s), {:.1} MB/s uncompressed",
-            docs as f64 / secs,
-            raw as f64 / 1e6 / secs
-        ));
+            let secs = started.elapsed().as_secs_f64();
+            let docs = progress.docs_read.load(Ordering::Relaxed);
+            let raw = progress.bytes.uncompressed.load(Ordering::Relaxed);
+            reading.set_length(progress.total_disk_bytes.load(Ordering::Relaxed));
+            reading.set_position(progress.bytes.disk.load(Ordering::Relaxed));
+            reading.set_message(if secs >= SETTLED {
+                format!(
+                    "{docs} docs ({:.0} docs/s, {:.1} MB/s uncompressed)",
+                    docs as f64 / secs,
+                    raw as f64 / 1e6 / secs
+                )
+            } else {
+                format!("{docs} docs")
+            });
+            reading.tick();
+        }
         std::thread::sleep(Duration::from_millis(150));
     }
-    bar.finish_and_clear();
+    reading.finish_and_clear();
+    if let Some((bar, _)) = writing {
+        bar.finish_and_clear();
+    }
 }
 
 fn summary(report: &IngestReport, out: &std::path::Path) -> String {
@@ -258,24 +324,63 @@ fn summary(report: &IngestReport, out: &std::path::Path) -> String {
     s
 }
 
+/// A flag set by SIGINT or SIGTERM; a second signal while it is set exits with status 130.
+fn interrupt_flag() -> anyhow::Result<std::sync::Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flag = std::sync::Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        // Registered first, so it sees the flag as the previous signal left it.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, std::sync::Arc::clone(&flag))
+            .context("installing the signal handler")?;
+        signal_hook::flag::register(signal, std::sync::Arc::clone(&flag))
+            .context("installing the signal handler")?;
+    }
+    Ok(flag)
+}
+
 pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
     let options = options(&args)?;
     let progress = Progress::default();
     let done = AtomicBool::new(false);
+    let interrupted = interrupt_flag()?;
     let report = std::thread::scope(|s| {
         let ticker = s.spawn(|| show_progress(&progress, &done, args.no_progress));
+        // Ctrl-C or SIGTERM: ask the pipeline to stop, so it removes its scratch files and leaves
+        // --out as it was. A second signal ends the process at once.
+        let watcher = s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                if interrupted.load(Ordering::Relaxed) {
+                    progress.cancel.store(true, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
         let report = ingest::run(&options, &progress);
         done.store(true, Ordering::Relaxed);
         let _ = ticker.join();
+        let _ = watcher.join();
         report
-    })
-    .with_context(|| format!("ingesting into {}", args.out.display()))?;
-    println!("{}", summary(&report, &args.out));
+    });
+    let report = match report {
+        Err(ingest::IngestError::Cancelled) => {
+            eprintln!(
+                "interrupted: nothing was written, {} is unchanged",
+                args.out.display()
+            );
+            return Ok(ExitCode::from(130));
+        }
+        other => other.with_context(|| format!("ingesting into {}", args.out.display()))?,
+    };
+    // Through `console`: `ingest ... | head -1` closing the pipe is not an error.
+    crate::console::print_line(summary(&report, &args.out))?;
     if let Some(path) = &args.export_terms {
         let corpus = datasets::Corpus::open(&args.out)?;
         let lines = datasets::export_terms(&corpus, path)
             .with_context(|| format!("exporting terms to {}", path.display()))?;
-        println!("exported {lines} documents as text to {}", path.display());
+        crate::console::print_line(format_args!(
+            "exported {lines} documents as text to {}",
+            path.display()
+        ))?;
     }
     if let Some(path) = &args.report_json {
         let json = serde_json::json!({
@@ -290,6 +395,9 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
             "disk_bytes": report.disk_bytes,
             "uncompressed_bytes": report.uncompressed_bytes,
             "seconds": report.seconds,
+            "first_pass_seconds": report.first_pass_seconds,
+            "second_pass_seconds": report.second_pass_seconds,
+            "peak_rss_bytes": report.peak_rss_bytes,
             "threads": options.threads,
         });
         std::fs::write(path, serde_json::to_vec_pretty(&json)?)

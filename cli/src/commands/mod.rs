@@ -1,12 +1,12 @@
 //! One module per subcommand: clap arguments, validation into a config, and the call into the libraries.
 
-pub mod bench;
 pub mod eval;
 pub mod infer;
 pub mod ingest;
 pub mod master;
 pub mod report;
 pub mod server;
+pub mod synth;
 pub mod topics;
 pub mod train;
 

@@ -1,7 +1,8 @@
 //! `glint-lda report`: the comparison report over run directories. Each run directory holds the
 //! `eval.json` that `glint-lda eval` wrote, and optionally `run.json` (`system`, `dataset`,
 //! `train_seconds`, `tokens_per_s`: what baseline scripts record), `metrics.jsonl` (glint-lda's
-//! training log: the held-out curve and throughput) and `phi.npy` + `vocab.txt` (top words).
+//! training log: the held-out curve and throughput) and `phi.npy` + `vocab.txt` (top words, shown
+//! by their `display.txt` forms when the model has them).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,9 @@ pub struct ReportArgs {
     /// Topics whose top words are listed per run.
     #[arg(long, default_value_t = 20)]
     pub show_topics: usize,
+    /// Show the models' terms (stems) instead of their most frequent surface forms.
+    #[arg(long)]
+    pub raw_terms: bool,
 }
 
 fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
@@ -32,7 +36,7 @@ fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
-fn load_run(dir: &Path, show_topics: usize) -> anyhow::Result<RunSummary> {
+fn load_run(dir: &Path, show_topics: usize, raw_terms: bool) -> anyhow::Result<RunSummary> {
     let eval = read_json(&dir.join("eval.json"))?;
     let Some(perplexity) = eval["heldout"]["perplexity"].as_f64() else {
         bail!("{}: eval.json has no heldout.perplexity", dir.display());
@@ -61,12 +65,17 @@ fn load_run(dir: &Path, show_topics: usize) -> anyhow::Result<RunSummary> {
     rates.sort_by(f64::total_cmp);
     let median_rate = rates.get(rates.len() / 2).copied();
     let model = TopicModel::load(dir).ok();
+    // Display forms line up with vocab.txt when their count matches; otherwise the terms.
+    let shown = lda::export::read_shown_terms(dir, raw_terms)
+        .ok()
+        .filter(|s| model.as_ref().is_some_and(|m| s.len() == m.vocab.len()));
     let top_words = model.as_ref().map_or_else(Vec::new, |m| {
+        let words = shown.as_ref().unwrap_or(&m.vocab);
         (0..m.topics.min(show_topics))
             .map(|k| {
                 m.top_words(k, 10)
                     .into_iter()
-                    .map(|w| m.vocab[w as usize].clone())
+                    .map(|w| words[w as usize].clone())
                     .collect()
             })
             .collect()
@@ -96,7 +105,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let mut runs = Vec::new();
     for dir in &args.runs {
         runs.push(
-            load_run(dir, args.show_topics).with_context(|| format!("run {}", dir.display()))?,
+            load_run(dir, args.show_topics, args.raw_terms)
+                .with_context(|| format!("run {}", dir.display()))?,
         );
     }
     fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;

@@ -91,6 +91,7 @@ async fn serve(args: ServerArgs, token: Option<String>) -> anyhow::Result<()> {
             max_models: args.max_models,
             writer_idle_expiry: (args.writer_idle_secs > 0)
                 .then_some(Duration::from_secs(args.writer_idle_secs)),
+            ..Limits::default()
         },
     };
     let shard = Arc::new(Shard::new(config, AggregatorRegistry::default()));

@@ -32,11 +32,14 @@ pub struct TopicsArgs {
     /// Output directory of --format pyldavis.
     #[arg(long, required_if_eq("format", "pyldavis"))]
     pub out: Option<PathBuf>,
+    /// Show the model's terms (stems) instead of their most frequent surface forms.
+    #[arg(long)]
+    pub raw_terms: bool,
 }
 
 pub fn run(args: TopicsArgs) -> anyhow::Result<ExitCode> {
     if let (Format::Pyldavis, Some(out)) = (args.format, &args.out) {
-        lda::pyldavis::export_pyldavis(&args.model, out).with_context(|| {
+        lda::pyldavis::export_pyldavis(&args.model, out, args.raw_terms).with_context(|| {
             format!(
                 "writing the pyLDAvis inputs of {} to {}",
                 args.model.display(),
@@ -46,7 +49,7 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<ExitCode> {
         eprintln!("pyLDAvis inputs written to {}", out.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let topics = lda::topics::top_words(&args.model, args.top)
+    let topics = lda::topics::top_words(&args.model, args.top, args.raw_terms)
         .with_context(|| format!("reading the model in {}", args.model.display()))?;
     match print(&topics, args.format) {
         // A closed pipe (`| head`) is the reader's choice, not an error.

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressStyle;
 use lda::{Hyper, IterationStats, LoadedCorpus, TrainConfig, Trainer};
 use ps_core::{ClientConfig, ClusterConfig, EmbeddedCluster};
 use serde::Serialize;
@@ -323,13 +323,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         .open(&metrics_path)
         .with_context(|| format!("opening {}", metrics_path.display()))?;
     let remaining = args.iterations.saturating_sub(trainer.iteration());
-    let bar = ProgressBar::new(u64::from(args.iterations));
-    bar.set_position(u64::from(trainer.iteration()));
-    if let Ok(style) = ProgressStyle::with_template(
+    // Through the shared bars: log lines print above it, and `-q` hides it.
+    let style = ProgressStyle::with_template(
         "{bar:30} {pos}/{len} iterations  {msg}  [{elapsed_precise} < {eta}]",
-    ) {
-        bar.set_style(style);
-    }
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let bar = crate::console::bar(Some(u64::from(args.iterations)), style, false);
+    bar.set_position(u64::from(trainer.iteration()));
     let mut last: Option<IterationStats> = None;
     let mut train_seconds = 0.0;
     for _ in 0..remaining {

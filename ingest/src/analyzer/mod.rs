@@ -1,22 +1,24 @@
 //! The analyzer: text to terms through a tantivy tokenizer pipeline.
 //!
 //! `tokenizer → drop over-long raw tokens → lower case → stop words, Snowball stem, length
-//! limits`, each stage a tantivy `TokenFilter`; the last one is written here and memoised
-//! ([`NormalizeFilter`]), the tokenizer is tantivy's or [`LetterTokenizer`].
+//! limits`, each stage a tantivy `TokenFilter`; the first and the last are written here
+//! ([`MaxCharsFilter`], and the memoised [`NormalizeFilter`]), the tokenizer is tantivy's or
+//! [`LetterTokenizer`]. Every length is in characters (Unicode scalar values), not bytes, so a
+//! limit means the same for English, Russian or Chinese words.
 //! [`AnalyzerConfig`] is serialisable and recorded in the corpus manifest, so a corpus says exactly
 //! how it was made.
 
 mod letter_tokenizer;
+mod max_chars_filter;
 mod normalize_filter;
 pub mod stopwords;
 
 use rust_stemmers::Algorithm;
 use serde::{Deserialize, Serialize};
-use tantivy::tokenizer::{
-    LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, TokenStream, Tokenizer,
-};
+use tantivy::tokenizer::{LowerCaser, SimpleTokenizer, TextAnalyzer, TokenStream, Tokenizer};
 
 pub use letter_tokenizer::LetterTokenizer;
+pub use max_chars_filter::MaxCharsFilter;
 pub use normalize_filter::{NormalizeFilter, Normalizer};
 
 use crate::IngestError;
@@ -36,13 +38,18 @@ pub enum TokenizerKind {
 pub struct AnalyzerConfig {
     pub tokenizer: TokenizerKind,
     pub lowercase: bool,
-    /// Raw tokens longer than this many bytes are dropped before stemming (URLs, base64, hashes).
+    /// Raw tokens longer than this many characters are dropped before stemming (URLs, base64,
+    /// hashes).
     pub max_raw_len: usize,
     /// Stop-word list language (`english`), or none.
     pub stopwords: Option<String>,
+    /// Files of further stop words: one word per line, `#` starts a comment line, compared
+    /// after lower-casing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stopword_files: Vec<std::path::PathBuf>,
     /// Snowball stemmer language (`english`, `german`, ...), or none.
     pub stem: Option<String>,
-    /// Final terms must have at least this many characters...
+    /// Final terms (after stemming) must have at least this many characters...
     pub min_len: usize,
     /// ... and at most this many.
     pub max_len: usize,
@@ -54,7 +61,7 @@ pub enum Preset {
     /// The seed's preprocessing: split on non-letters, drop tokens over 32 characters, lower
     /// case, English stop words, Snowball English ("Porter2") stems of 3–14 characters.
     Seed,
-    /// Minimal: alphanumeric tokens, lower case, nothing removed but tokens over 64 bytes.
+    /// Minimal: alphanumeric tokens, lower case, nothing removed but tokens over 64 characters.
     None,
 }
 
@@ -66,6 +73,7 @@ impl AnalyzerConfig {
                 lowercase: true,
                 max_raw_len: 32,
                 stopwords: Some("english".into()),
+                stopword_files: Vec::new(),
                 stem: Some("english".into()),
                 min_len: 3,
                 max_len: 14,
@@ -75,12 +83,27 @@ impl AnalyzerConfig {
                 lowercase: true,
                 max_raw_len: 64,
                 stopwords: None,
+                stopword_files: Vec::new(),
                 stem: None,
                 min_len: 1,
                 max_len: 64,
             },
         }
     }
+}
+
+/// The words of a stop-word file (see [`AnalyzerConfig::stopword_files`]).
+fn read_stopword_file(path: &std::path::Path) -> Result<Vec<String>, IngestError> {
+    let text = std::fs::read_to_string(path).map_err(|e| IngestError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_lowercase)
+        .collect())
 }
 
 /// Languages of `rust-stemmers`, by lower-case English name.
@@ -116,8 +139,7 @@ fn compose<T: Tokenizer>(
     config: &AnalyzerConfig,
     normalize: Option<&Normalizer>,
 ) -> TextAnalyzer {
-    let base =
-        TextAnalyzer::builder(tokenizer).filter(RemoveLongFilter::limit(config.max_raw_len + 1));
+    let base = TextAnalyzer::builder(tokenizer).filter(MaxCharsFilter::new(config.max_raw_len));
     match (config.lowercase, normalize) {
         (true, Some(n)) => base
             .filter(LowerCaser)
@@ -157,7 +179,7 @@ impl Analyzer {
                 config.min_len, config.max_len
             )));
         }
-        let stop_words: Vec<String> = match config.stopwords.as_deref() {
+        let mut stop_words: Vec<String> = match config.stopwords.as_deref() {
             None => Vec::new(),
             Some("english") => stopwords::ENGLISH.iter().map(|w| (*w).to_owned()).collect(),
             Some(other) => {
@@ -166,6 +188,9 @@ impl Analyzer {
                 )));
             }
         };
+        for path in &config.stopword_files {
+            stop_words.extend(read_stopword_file(path)?);
+        }
         let stem =
             match config.stem.as_deref() {
                 None => None,
@@ -264,6 +289,25 @@ mod tests {
             });
             proptest::prop_assert_eq!(terms, via_words);
         }
+    }
+
+    #[test]
+    fn length_limits_count_characters_not_bytes() {
+        // 40 Cyrillic letters are 80 bytes: within the none preset's 64-character raw limit.
+        let long_word = "ж".repeat(40);
+        let mut a = Analyzer::new(AnalyzerConfig::preset(Preset::None)).unwrap();
+        assert_eq!(
+            a.terms(&format!("{long_word} {}", "ж".repeat(65))),
+            [long_word]
+        );
+        let mut config = AnalyzerConfig::preset(Preset::None);
+        config.min_len = 3;
+        config.max_len = 4;
+        let mut a = Analyzer::new(config).unwrap();
+        assert_eq!(
+            a.terms("ёж мир дома тесто 日本語"),
+            ["мир", "дома", "日本語"]
+        );
     }
 
     #[test]

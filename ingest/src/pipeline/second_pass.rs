@@ -35,7 +35,7 @@ fn remap_segment(
     let mut out = Vec::new();
     for (n, doc) in ScratchReader::open(&segment.path)?.enumerate() {
         let doc = doc?;
-        if n as u64 % CANCEL_CHECK_DOCS == 0 && progress.cancelled() {
+        if (n as u64).is_multiple_of(CANCEL_CHECK_DOCS) && progress.cancelled() {
             return Err(IngestError::Cancelled);
         }
         out.clear();
@@ -61,6 +61,9 @@ fn remap_segment(
     Ok((writer.finish_part_set()?, emptied))
 }
 
+/// A remapped segment's part set and emptied-document count, or why it failed.
+type SegmentResult = Result<(PartSet, u64), IngestError>;
+
 /// Remaps `segments` on `threads` threads; results in segment order.
 fn remap_all(
     segments: &[Segment],
@@ -70,7 +73,7 @@ fn remap_all(
     threads: usize,
 ) -> Result<Vec<(PartSet, u64)>, IngestError> {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<(PartSet, u64), IngestError>>>> =
+    let results: Mutex<Vec<Option<SegmentResult>>> =
         Mutex::new((0..segments.len()).map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..threads.clamp(1, segments.len().max(1)) {

@@ -155,7 +155,8 @@ impl WorkerState {
             let too_many = match &doc.body {
                 Body::Text(text) => self.analyze(text, &mut tokens)?,
                 Body::Html { bytes, charset: cs } => {
-                    let (page, _lossy) = charset::decode(bytes, cs.as_deref());
+                    // A WARC document id is its target URI: its TLD helps guess an undeclared charset.
+                    let (page, _lossy) = charset::decode_for_url(bytes, cs.as_deref(), &doc.id);
                     self.analyze(&html::to_text(&page), &mut tokens)?
                 }
                 Body::Terms(terms) => {
