@@ -1,12 +1,16 @@
 //! The client: creates, opens and destroys models, and carries every shard request with a bounded
 //! window of requests in flight, a timeout per attempt, and retries with exponential back-off and
 //! jitter for transient failures. Cheap to clone; clones share the window.
+//!
+//! A window permit is held only while an attempt is in flight, never through a back-off sleep,
+//! so requests retrying against a dead shard leave the window to the healthy ones. Pushes whose
+//! pieces could not all be confirmed are reported with a token to [`Client::resend`].
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::try_join_all;
+use futures::future::{join_all, try_join_all};
 use tokio::sync::Semaphore;
 
 use crate::error::{PsError, Result};
@@ -17,13 +21,15 @@ use crate::spec::ModelSpec;
 use crate::transport::{Coordinator, Transport};
 use crate::value::Value;
 use crate::vector::Vector;
+use crate::writer::{Piece, PushPiece, PushToken};
 
 /// Client behaviour: flow control, timeouts, retries and message sizes.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// Most shard requests in flight at once from this client (back-pressure beyond it).
     pub max_in_flight: usize,
-    /// Time allowed for one attempt of one request.
+    /// Time allowed for one attempt of one request (over gRPC also sent to the server as the
+    /// call's deadline, so it drops work nobody waits for).
     pub timeout: Duration,
     /// Attempts per request before the shard counts as unreachable.
     pub max_attempts: u32,
@@ -251,23 +257,101 @@ impl Client {
         )))
     }
 
+    /// Sends the pieces of one push of `writer` to `model` and waits for every one of them (none
+    /// is cancelled when another fails). Unconfirmed pieces come back in a token, see
+    /// [`PsError::PushUnconfirmed`].
+    pub(crate) async fn push_pieces(
+        &self,
+        model: &str,
+        writer: u64,
+        pieces: Vec<Piece>,
+    ) -> Result<()> {
+        let results = join_all(pieces.iter().map(|(s, r)| self.call(*s, r.clone()))).await;
+        let mut unconfirmed = Vec::new();
+        let (mut unknown, mut refusal) = (None, None);
+        for (piece, result) in pieces.into_iter().zip(results) {
+            let error = match result {
+                Ok(Response::Done) => continue,
+                Ok(other) => PsError::Server(format!(
+                    "model '{model}': unexpected answer {other:?} to a push"
+                )),
+                Err(e) => e,
+            };
+            let shard = piece.0;
+            match PushPiece::from_request(piece) {
+                Some(p) => unconfirmed.push(p),
+                // Pieces are only ever pushes; say so rather than drop one silently.
+                None => {
+                    unknown.get_or_insert(PsError::Server(format!(
+                        "model '{model}': a push piece for shard {shard} could not be kept"
+                    )));
+                }
+            }
+            if error.is_refusal() {
+                refusal.get_or_insert(error);
+            } else {
+                unknown.get_or_insert(error);
+            }
+        }
+        match (unknown, refusal) {
+            (None, None) => Ok(()),
+            // Every failed piece was turned away unapplied: nothing is left in doubt.
+            (None, Some(refusal)) => Err(refusal),
+            (Some(cause), _) => {
+                let pieces = unconfirmed.len();
+                tracing::warn!(model, writer, pieces, error = %cause, "push not confirmed");
+                Err(PsError::PushUnconfirmed {
+                    token: Box::new(PushToken {
+                        model: model.to_string(),
+                        writer,
+                        pieces: unconfirmed,
+                    }),
+                    cause: Box::new(cause),
+                })
+            }
+        }
+    }
+
+    /// Sends the pieces of an unconfirmed push again, each under the writer and sequence number
+    /// it was first sent with: pieces already applied are answered without being applied
+    /// again, the others are applied once. Safe to call any number of times, from any client of
+    /// the cluster (also after a restart, with a deserialized token). Fails like a push: with a
+    /// new, smaller token while pieces stay unconfirmed; with a refusal when a shard turned a
+    /// piece away (e.g. `SeqExpired`: that piece was never applied and never will be).
+    pub async fn resend(&self, token: PushToken) -> Result<()> {
+        let PushToken {
+            model,
+            writer,
+            pieces,
+        } = token;
+        let pieces = pieces
+            .into_iter()
+            .map(|p| p.into_request(&model, writer))
+            .collect();
+        self.push_pieces(&model, writer, pieces).await
+    }
+
     /// Sends one request to one shard, within the window, with timeouts and retries.
     /// Only requests that are safe to repeat reach here: pulls, idempotent control requests, and
     /// pushes carrying their (writer, seq) identity.
     pub(crate) async fn call(&self, shard: usize, request: Arc<Request>) -> Result<Response> {
-        let _permit = self
-            .inner
-            .window
-            .acquire()
-            .await
-            .map_err(|_| PsError::ShuttingDown)?;
         let cfg = &self.inner.config;
         let mut delay = cfg.backoff_initial;
         let mut last = String::new();
         let attempts = cfg.max_attempts.max(1);
         for attempt in 1..=attempts {
-            let call = self.inner.transport.call(shard, request.clone());
-            match tokio::time::timeout(cfg.timeout, call).await {
+            let outcome = {
+                // One permit per attempt: released before the back-off sleep below.
+                let _permit = self
+                    .inner
+                    .window
+                    .acquire()
+                    .await
+                    .map_err(|_| PsError::ShuttingDown)?;
+                let call = self.inner.transport.call(shard, request.clone());
+                tokio::time::timeout(cfg.timeout, call).await
+            };
+            match outcome {
                 Ok(Ok(r)) => return Ok(r),
                 Ok(Err(e)) if !e.is_retryable() => return Err(e),
                 Ok(Err(e)) => last = e.to_string(),
@@ -392,6 +476,65 @@ mod tests {
             elapsed >= Duration::from_secs(12) && elapsed < Duration::from_millis(12_100),
             "{elapsed:?}"
         );
+    }
+
+    /// Shard 0 fails at once, every time; shard 1 answers.
+    struct OneDead;
+    impl Transport for OneDead {
+        fn shards(&self) -> usize {
+            2
+        }
+        fn call(&self, shard: usize, _: Arc<Request>) -> BoxFuture<'static, Result<Response>> {
+            let answer = match shard {
+                0 => Err(PsError::Transient("refused".into())),
+                _ => Ok(Response::Done),
+            };
+            futures::future::ready(answer).boxed()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_shard_retrying_does_not_hold_the_window() {
+        // Regression (issue 9): permits were held through back-off sleeps, so requests
+        // retrying against one dead shard starved the healthy shards of the window.
+        let config = ClientConfig {
+            max_in_flight: 2,
+            max_attempts: 6,
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(1),
+            ..ClientConfig::default()
+        };
+        let master = Arc::new(InProcessMaster::new(Arc::new(Master::new())));
+        let client = Client::new(Arc::new(OneDead), master, config);
+        let dead: Vec<_> = (0..2)
+            .map(|_| {
+                let c = client.clone();
+                tokio::spawn(async move { c.call(0, Arc::new(Request::Ping)).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let started = tokio::time::Instant::now();
+        let healthy = client.call(1, Arc::new(Request::Ping)).await;
+        assert_eq!(healthy, Ok(Response::Done));
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            started.elapsed()
+        );
+        for d in dead {
+            let err = d.await.unwrap().unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    PsError::ShardUnreachable {
+                        shard: 0,
+                        attempts: 6,
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
     }
 
     #[test]

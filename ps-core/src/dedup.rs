@@ -28,10 +28,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-/// Above-watermark entries kept per writer before the oldest gap is given up on. A gap only stays
-/// open when a writer abandoned a push after exhausting its retries (and reported the failure),
-/// or when a push is overtaken by this many later ones.
-const MAX_AHEAD: usize = 1 << 16;
+/// Default above-watermark entries kept per writer before the oldest gap is given up on
+/// (`Limits::dedup_window`). A gap only stays open when a writer abandoned a push after
+/// exhausting its retries (and reported it with a token it may resend), or when a push is
+/// overtaken by this many later ones.
+pub const DEFAULT_WINDOW: usize = 1 << 16;
 
 /// Given-up gaps remembered per writer; beyond this the oldest are merged into one range (which
 /// may then also cover applied numbers: their retries get `Expired`, a loud false alarm, never
@@ -76,8 +77,9 @@ impl SeqWindow {
         }
     }
 
-    /// Records `seq` as applied when it is new.
-    pub fn check_and_admit(&mut self, seq: u64) -> Admission {
+    /// Records `seq` as applied when it is new; at most `window` (at least 1) applied numbers are
+    /// kept above the oldest gap before that gap is given up.
+    pub fn check_and_admit(&mut self, seq: u64, window: usize) -> Admission {
         if seq <= self.applied_through {
             return if self.is_expired(seq) {
                 Admission::Expired
@@ -91,7 +93,7 @@ impl SeqWindow {
         while self.ahead.remove(&(self.applied_through + 1)) {
             self.applied_through += 1;
         }
-        if self.ahead.len() > MAX_AHEAD
+        if self.ahead.len() > window.max(1)
             && let Some(&first) = self.ahead.first()
         {
             self.give_up(self.applied_through + 1, first - 1);
@@ -106,7 +108,7 @@ impl SeqWindow {
     /// Records `seq` as applied; false when it already was (or expired).
     #[cfg(test)]
     pub fn admit(&mut self, seq: u64) -> bool {
-        self.check_and_admit(seq) == Admission::New
+        self.check_and_admit(seq, DEFAULT_WINDOW) == Admission::New
     }
 
     /// The window reduced to a watermark: open sequence numbers below the highest applied one
@@ -165,37 +167,38 @@ pub struct Dedup {
 
 impl Dedup {
     /// Checks `seq` of `writer` at time `now`, forgetting writers idle for longer than `idle`
-    /// first (`None`: never).
+    /// first (`None`: never); `window` bounds each writer's entries above its oldest gap.
     pub fn admit(
         &mut self,
         writer: u64,
         seq: u64,
         now: Instant,
         idle: Option<Duration>,
+        window: usize,
     ) -> Admission {
         if let Some(idle) = idle {
             self.maybe_sweep(now, idle);
         }
         if let Some(live) = self.writers.get_mut(&writer) {
-            let admission = live.window.check_and_admit(seq);
+            let admission = live.window.check_and_admit(seq, window);
             if admission == Admission::New {
                 live.last_push = now;
             }
             return admission;
         }
-        let mut window = match self.forgotten.get(&writer) {
+        let mut seqs = match self.forgotten.get(&writer) {
             // Rule 2: answered from the tombstone, without reviving the writer.
-            Some(t) if seq <= t.applied_through => return t.revive().check_and_admit(seq),
+            Some(t) if seq <= t.applied_through => return t.revive().check_and_admit(seq, window),
             // Rule 3: the writer comes back.
             Some(t) => t.revive(),
             None => SeqWindow::default(),
         };
-        let admission = window.check_and_admit(seq);
+        let admission = seqs.check_and_admit(seq, window);
         self.forgotten.remove(&writer);
         self.writers.insert(
             writer,
             Live {
-                window,
+                window: seqs,
                 last_push: now,
             },
         );
@@ -306,16 +309,19 @@ mod tests {
 
     #[test]
     fn a_push_overtaken_past_the_window_is_expired_never_done() {
-        // Regression (issue 9): seq 1 overtaken by more than MAX_AHEAD later pushes used to be
+        // Regression (issue 9): seq 1 overtaken by more than DEFAULT_WINDOW later pushes used to be
         // answered Done without being applied.
         let mut w = SeqWindow::default();
-        for seq in 2..=(MAX_AHEAD as u64 + 2) {
-            assert_eq!(w.check_and_admit(seq), Admission::New);
+        for seq in 2..=(DEFAULT_WINDOW as u64 + 2) {
+            assert_eq!(w.check_and_admit(seq, DEFAULT_WINDOW), Admission::New);
         }
-        assert_eq!(w.check_and_admit(1), Admission::Expired);
-        assert_eq!(w.check_and_admit(1), Admission::Expired);
-        assert_eq!(w.check_and_admit(5), Admission::Duplicate);
-        assert_eq!(w.check_and_admit(MAX_AHEAD as u64 + 3), Admission::New);
+        assert_eq!(w.check_and_admit(1, DEFAULT_WINDOW), Admission::Expired);
+        assert_eq!(w.check_and_admit(1, DEFAULT_WINDOW), Admission::Expired);
+        assert_eq!(w.check_and_admit(5, DEFAULT_WINDOW), Admission::Duplicate);
+        assert_eq!(
+            w.check_and_admit(DEFAULT_WINDOW as u64 + 3, DEFAULT_WINDOW),
+            Admission::New
+        );
     }
 
     #[test]
@@ -326,13 +332,13 @@ mod tests {
         }
         assert!(w.expired.len() <= MAX_EXPIRED_RANGES);
         w.applied_through = u64::MAX / 2;
-        assert_eq!(w.check_and_admit(1), Admission::Expired);
+        assert_eq!(w.check_and_admit(1, DEFAULT_WINDOW), Admission::Expired);
         assert_eq!(
-            w.check_and_admit(10 * (MAX_EXPIRED_RANGES as u64 + 9) + 2),
+            w.check_and_admit(10 * (MAX_EXPIRED_RANGES as u64 + 9) + 2, DEFAULT_WINDOW),
             Admission::Expired
         );
         assert_eq!(
-            w.check_and_admit(10 * (MAX_EXPIRED_RANGES as u64 + 9) + 5),
+            w.check_and_admit(10 * (MAX_EXPIRED_RANGES as u64 + 9) + 5, DEFAULT_WINDOW),
             Admission::Duplicate
         );
     }
@@ -344,11 +350,14 @@ mod tests {
         let t0 = Instant::now();
         let mut d = Dedup::default();
         for seq in [1, 2, 3, 5, 7] {
-            assert_eq!(d.admit(1, seq, t0, Some(T)), Admission::New);
+            assert_eq!(d.admit(1, seq, t0, Some(T), DEFAULT_WINDOW), Admission::New);
         }
         // Writer 2 keeps pushing; writer 1 falls silent (4 and 6 never arrive).
         let later = t0 + T + Duration::from_secs(1);
-        assert_eq!(d.admit(2, 1, later, Some(T)), Admission::New);
+        assert_eq!(
+            d.admit(2, 1, later, Some(T), DEFAULT_WINDOW),
+            Admission::New
+        );
         assert!(
             !d.writers.contains_key(&1),
             "idle writer dropped from the live map"
@@ -361,30 +370,54 @@ mod tests {
             })
         );
         // The holes were never applied: refused, never applied late nor answered Done.
-        assert_eq!(d.admit(1, 4, later, Some(T)), Admission::Expired);
-        assert_eq!(d.admit(1, 6, later, Some(T)), Admission::Expired);
+        assert_eq!(
+            d.admit(1, 4, later, Some(T), DEFAULT_WINDOW),
+            Admission::Expired
+        );
+        assert_eq!(
+            d.admit(1, 6, later, Some(T), DEFAULT_WINDOW),
+            Admission::Expired
+        );
         // Applied ones stay duplicates: never applied twice.
         for seq in [1, 2, 3, 5, 7] {
-            assert_eq!(d.admit(1, seq, later, Some(T)), Admission::Duplicate);
+            assert_eq!(
+                d.admit(1, seq, later, Some(T), DEFAULT_WINDOW),
+                Admission::Duplicate
+            );
         }
         assert!(
             !d.writers.contains_key(&1),
             "a late retry does not revive the writer"
         );
         // A new push revives it, and the old answers still hold.
-        assert_eq!(d.admit(1, 8, later, Some(T)), Admission::New);
+        assert_eq!(
+            d.admit(1, 8, later, Some(T), DEFAULT_WINDOW),
+            Admission::New
+        );
         assert!(d.writers.contains_key(&1) && !d.forgotten.contains_key(&1));
-        assert_eq!(d.admit(1, 8, later, Some(T)), Admission::Duplicate);
-        assert_eq!(d.admit(1, 4, later, Some(T)), Admission::Expired);
-        assert_eq!(d.admit(1, 3, later, Some(T)), Admission::Duplicate);
+        assert_eq!(
+            d.admit(1, 8, later, Some(T), DEFAULT_WINDOW),
+            Admission::Duplicate
+        );
+        assert_eq!(
+            d.admit(1, 4, later, Some(T), DEFAULT_WINDOW),
+            Admission::Expired
+        );
+        assert_eq!(
+            d.admit(1, 3, later, Some(T), DEFAULT_WINDOW),
+            Admission::Duplicate
+        );
     }
 
     #[test]
     fn without_an_idle_time_nobody_is_forgotten() {
         let t0 = Instant::now();
         let mut d = Dedup::default();
-        assert_eq!(d.admit(1, 1, t0, None), Admission::New);
-        assert_eq!(d.admit(2, 1, t0 + 100 * T, None), Admission::New);
+        assert_eq!(d.admit(1, 1, t0, None, DEFAULT_WINDOW), Admission::New);
+        assert_eq!(
+            d.admit(2, 1, t0 + 100 * T, None, DEFAULT_WINDOW),
+            Admission::New
+        );
         assert_eq!(d.writers.len(), 2);
         assert!(d.forgotten.is_empty());
     }
@@ -393,8 +426,11 @@ mod tests {
     fn images_leave_idle_writers_out_of_the_windows() {
         let t0 = Instant::now();
         let mut d = Dedup::default();
-        assert_eq!(d.admit(1, 1, t0, Some(T)), Admission::New);
-        assert_eq!(d.admit(2, 2, t0 + T, Some(T)), Admission::New);
+        assert_eq!(d.admit(1, 1, t0, Some(T), DEFAULT_WINDOW), Admission::New);
+        assert_eq!(
+            d.admit(2, 2, t0 + T, Some(T), DEFAULT_WINDOW),
+            Admission::New
+        );
         let image = d.image(t0 + T + Duration::from_secs(1), Some(T));
         assert_eq!(image.windows.len(), 1);
         assert_eq!(image.windows[0].0, 2);
@@ -402,9 +438,18 @@ mod tests {
         assert_eq!(image.forgotten[0].0, 1);
         // Restored, the forgotten writer is still answered exactly.
         let mut back = Dedup::from_image(image, t0);
-        assert_eq!(back.admit(1, 1, t0, Some(T)), Admission::Duplicate);
-        assert_eq!(back.admit(2, 1, t0, Some(T)), Admission::New);
-        assert_eq!(back.admit(2, 2, t0, Some(T)), Admission::Duplicate);
+        assert_eq!(
+            back.admit(1, 1, t0, Some(T), DEFAULT_WINDOW),
+            Admission::Duplicate
+        );
+        assert_eq!(
+            back.admit(2, 1, t0, Some(T), DEFAULT_WINDOW),
+            Admission::New
+        );
+        assert_eq!(
+            back.admit(2, 2, t0, Some(T), DEFAULT_WINDOW),
+            Admission::Duplicate
+        );
     }
 
     proptest! {
@@ -423,7 +468,7 @@ mod tests {
                     now += T + Duration::from_secs(1);
                 }
                 let key = (writer, seq);
-                match d.admit(writer, seq, now, Some(T)) {
+                match d.admit(writer, seq, now, Some(T), DEFAULT_WINDOW) {
                     Admission::New => {
                         prop_assert!(!refused.contains(&key), "refused, then applied late");
                         prop_assert!(applied.insert(key), "applied twice");

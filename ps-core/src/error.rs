@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::value::DType;
+use crate::writer::PushToken;
 
 /// What went wrong in a parameter-server operation. Each variant names the offending value.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
@@ -58,6 +59,17 @@ pub enum PsError {
         writer: u64,
         seq: u64,
     },
+    /// Some pieces of a push could not be confirmed: they may or may not have been applied.
+    /// Resend `token` with [`Client::resend`](crate::Client::resend) (any number of times) to
+    /// finish the push exactly once; `cause` is why the first unconfirmed piece failed.
+    #[error(
+        "push to model '{}' not confirmed by shard(s) {:?} (writer {}); resend its token to finish it exactly once: {cause}",
+        .token.model, .token.shards(), .token.writer
+    )]
+    PushUnconfirmed {
+        token: Box<PushToken>,
+        cause: Box<PsError>,
+    },
     #[error("server is shutting down")]
     ShuttingDown,
     /// A server could not serve (its listener or connection machinery failed).
@@ -69,6 +81,43 @@ impl PsError {
     /// Whether the client may retry the request that produced this error.
     pub fn is_retryable(&self) -> bool {
         matches!(self, PsError::Transient(_))
+    }
+
+    /// Whether this is a shard's refusal of a request it did not apply: a shard checks a push
+    /// whole before changing anything, and the gRPC client maps statuses that did not come from
+    /// a shard's handler to `Transient` or `Server`. Anything else leaves a push's outcome
+    /// unknown.
+    pub(crate) fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            PsError::RowOutOfRange { .. }
+                | PsError::ColOutOfRange { .. }
+                | PsError::UnknownModel(_)
+                | PsError::ModelExists(_)
+                | PsError::UnknownAggregator(_)
+                | PsError::InvalidRequest(_)
+                | PsError::TypeMismatch { .. }
+                | PsError::RequestTooLarge { .. }
+                | PsError::NoSuchShard { .. }
+                | PsError::Unauthenticated(_)
+                | PsError::SeqExpired { .. }
+        )
+    }
+
+    /// The token of an unconfirmed push, if this is one.
+    pub fn push_token(&self) -> Option<&PushToken> {
+        match self {
+            PsError::PushUnconfirmed { token, .. } => Some(token),
+            _ => None,
+        }
+    }
+
+    /// The error behind an unconfirmed push; any other error itself.
+    pub fn cause(&self) -> &PsError {
+        match self {
+            PsError::PushUnconfirmed { cause, .. } => cause.cause(),
+            other => other,
+        }
     }
 
     pub(crate) fn snapshot(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {

@@ -5,8 +5,10 @@
 //! rows they need and [`push`](Matrix::push) updates that the shards combine with the model's
 //! aggregation (addition by default). Every push is applied exactly once: it carries a writer id and
 //! a per-shard sequence number, and shards ignore what they have already applied, so clients retry
-//! freely. Transports are pluggable: [`transport::InProcess`] for an embedded cluster, gRPC for
-//! servers in other processes.
+//! freely; a push that still could not be confirmed fails with a [`PushToken`] to resend, and a
+//! handle can take a durable writer identity ([`Matrix::with_writer`], see [`writer`]) so that a
+//! restarted worker resumes its own sequence. Transports are pluggable: [`transport::InProcess`]
+//! for an embedded cluster, gRPC for servers in other processes.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -39,6 +41,7 @@ mod store;
 pub mod transport;
 mod value;
 mod vector;
+pub mod writer;
 
 pub use aggregate::{Aggregator, AggregatorRegistry};
 pub use client::{Client, ClientConfig};
@@ -51,3 +54,4 @@ pub use shard::{Limits, Shard, ShardConfig};
 pub use spec::{ModelSpec, PartitionerKind, Storage};
 pub use value::{DType, Value, Values};
 pub use vector::Vector;
+pub use writer::{PushPiece, PushToken, WriterState};

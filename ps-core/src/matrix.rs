@@ -3,7 +3,6 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::future::try_join_all;
 
@@ -15,15 +14,10 @@ use crate::partition::Partitioner;
 use crate::row::Row;
 use crate::spec::ModelSpec;
 use crate::value::Value;
+use crate::writer::{Piece, Writer, WriterState};
 
-/// The identity under which this handle's pushes are deduplicated: a random writer id and one
-/// sequence counter per shard, so each shard sees 1, 2, 3, ... from this writer.
-struct Writer {
-    id: u64,
-    next_seq: Vec<AtomicU64>,
-}
-
-/// A matrix of `T`. Cheap to clone; clones share the writer identity.
+/// A matrix of `T`. Cheap to clone; clones share the writer identity (a random id unless
+/// [`Matrix::with_writer`] gave it a durable one).
 pub struct Matrix<T> {
     client: Client,
     spec: Arc<ModelSpec>,
@@ -68,10 +62,7 @@ impl<T: Value> Matrix<T> {
             record.spec.rows,
             record.shards as usize,
         );
-        let writer = Writer {
-            id: random_id(),
-            next_seq: (0..record.shards).map(|_| AtomicU64::new(1)).collect(),
-        };
+        let writer = Writer::new(WriterState::new(random_id(), record.shards as usize));
         Matrix {
             client,
             spec: Arc::new(record.spec),
@@ -91,6 +82,28 @@ impl<T: Value> Matrix<T> {
 
     pub fn cols(&self) -> u32 {
         self.spec.cols
+    }
+
+    /// Number of shards the model spans (the length of [`WriterState::next_seq`]).
+    pub fn shards(&self) -> usize {
+        self.partitioner.shards()
+    }
+
+    /// This handle's writer identity and next sequence numbers, to persist for a restart (see
+    /// [`crate::writer`] for what must be persisted with it). Pushes in progress may advance it.
+    pub fn writer_state(&self) -> WriterState {
+        self.writer.state()
+    }
+
+    /// A handle on the same model that pushes as `state`: a caller-chosen writer id, resumed at
+    /// its persisted sequence numbers. The new handle and its clones share the identity; it must
+    /// not be used by any other live handle of this model.
+    pub fn with_writer(&self, state: WriterState) -> Result<Matrix<T>> {
+        let writer = Writer::checked(state, &self.spec.name, self.shards())?;
+        Ok(Matrix {
+            writer: Arc::new(writer),
+            ..self.clone()
+        })
     }
 
     fn check_rows(&self, rows: &[u64]) -> Result<()> {
@@ -194,37 +207,42 @@ impl<T: Value> Matrix<T> {
 
     /// Combines `values[i]` into (`rows[i]`, `cols[i]`) with the model's aggregation. Each element
     /// is applied exactly once, however often its message is retried.
+    ///
+    /// Every piece is awaited, none is cancelled because another failed. When a piece could not
+    /// be confirmed the error is [`PsError::PushUnconfirmed`]: resend its token with
+    /// [`Client::resend`] to finish the push exactly once. An error without a token (a piece
+    /// refused by its shard, with nothing left unconfirmed) means the refused pieces were not
+    /// applied; the others were.
     pub async fn push(&self, rows: &[u64], cols: &[u32], values: &[T]) -> Result<()> {
         self.check_lengths(rows.len(), cols.len(), values.len())?;
         self.check_rows(rows)?;
         self.check_cols(cols)?;
         let per_message = self.client.config().max_elements(T::DTYPE.size_bytes());
-        let mut calls = Vec::new();
+        let mut pieces: Vec<Piece> = Vec::new();
         for (shard, (rows, cols, values)) in self
             .split_by_shard(rows, cols, values)
             .into_iter()
             .enumerate()
         {
-            let mut send = |rows: Vec<u64>, cols: Vec<u32>, values: Vec<T>| {
-                let seq = self.writer.next_seq[shard].fetch_add(1, Ordering::Relaxed);
+            let mut add = |rows: Vec<u64>, cols: Vec<u32>, values: Vec<T>| {
                 let request = Arc::new(Request::Push(Push {
                     model: self.spec.name.clone(),
-                    writer: self.writer.id,
-                    seq,
+                    writer: self.writer.id(),
+                    seq: self.writer.next(shard),
                     rows,
                     cols,
                     values: T::into_values(values),
                 }));
-                calls.push(self.client.call(shard, request));
+                pieces.push((shard, request));
             };
             if rows.len() <= per_message {
                 if !rows.is_empty() {
-                    send(rows, cols, values);
+                    add(rows, cols, values);
                 }
             } else {
                 for start in (0..rows.len()).step_by(per_message) {
                     let end = (start + per_message).min(rows.len());
-                    send(
+                    add(
                         rows[start..end].to_vec(),
                         cols[start..end].to_vec(),
                         values[start..end].to_vec(),
@@ -232,8 +250,9 @@ impl<T: Value> Matrix<T> {
                 }
             }
         }
-        try_join_all(calls).await?;
-        Ok(())
+        self.client
+            .push_pieces(&self.spec.name, self.writer.id(), pieces)
+            .await
     }
 
     /// The pushed elements of each shard, in one pass and in their original order (the order

@@ -35,6 +35,10 @@ pub struct Limits {
     /// watermark keeps every later answer exact (see `dedup.rs`). Must exceed the longest time a
     /// client keeps retrying one push. `None`: never.
     pub writer_idle_expiry: Option<Duration>,
+    /// Pushes of one writer applied above its oldest missing sequence number before that
+    /// number is given up (later answered `SeqExpired`): bounds a writer's memory when a push
+    /// never arrives. Must exceed the pushes a client has in flight per shard (at least 1).
+    pub dedup_window: usize,
 }
 
 /// Bytes of an empty sparse row (a `Vec` header).
@@ -50,6 +54,7 @@ impl Default for Limits {
             max_partition_bytes: 4 << 30,
             max_models: 1024,
             writer_idle_expiry: Some(Duration::from_secs(3600)),
+            dedup_window: crate::dedup::DEFAULT_WINDOW,
         }
     }
 }
@@ -380,10 +385,11 @@ impl Shard {
         // Validate everything before changing anything: a push is applied whole or not at all.
         let locals = part.locals(&push.rows)?;
         part.check_cols(&push.cols)?;
-        let idle = self.config.limits.writer_idle_expiry;
+        let limits = &self.config.limits;
+        let (idle, window) = (limits.writer_idle_expiry, limits.dedup_window);
         match part
             .dedup
-            .admit(push.writer, push.seq, Instant::now(), idle)
+            .admit(push.writer, push.seq, Instant::now(), idle, window)
         {
             Admission::New => {}
             Admission::Duplicate => {
@@ -708,6 +714,30 @@ mod tests {
         // A retry of an applied push is still a harmless duplicate.
         assert_eq!(push(&s, 5).unwrap(), Response::Done);
         assert_eq!(value(&s), Response::Values(Values::I32(vec![later as i32])));
+    }
+
+    #[test]
+    fn the_dedup_window_bounds_how_far_a_gap_may_be_overtaken() {
+        let limits = Limits {
+            dedup_window: 3,
+            ..Limits::default()
+        };
+        // Overtaken by as many pushes as the window holds: still applied late.
+        let s = shard(limits.clone());
+        create(&s, ModelSpec::matrix("m", 1, 1, DType::I32)).unwrap();
+        for seq in [2, 3, 4, 1] {
+            assert_eq!(push(&s, seq).unwrap(), Response::Done);
+        }
+        assert_eq!(value(&s), Response::Values(Values::I32(vec![4])));
+        // By one more: given up, refused, never answered Done.
+        let s = shard(limits);
+        create(&s, ModelSpec::matrix("m", 1, 1, DType::I32)).unwrap();
+        for seq in 2..=5 {
+            assert_eq!(push(&s, seq).unwrap(), Response::Done);
+        }
+        let err = push(&s, 1).unwrap_err();
+        assert!(matches!(err, PsError::SeqExpired { seq: 1, .. }), "{err}");
+        assert_eq!(value(&s), Response::Values(Values::I32(vec![4])));
     }
 
     #[test]

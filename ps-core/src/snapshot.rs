@@ -750,8 +750,10 @@ mod tests {
             &Aggregation::Add,
         );
         let now = Instant::now();
-        p.dedup.admit(11, 1, now, None);
-        p.dedup.admit(11, 3, now, None);
+        p.dedup
+            .admit(11, 1, now, None, crate::dedup::DEFAULT_WINDOW);
+        p.dedup
+            .admit(11, 3, now, None, crate::dedup::DEFAULT_WINDOW);
         p
     }
 

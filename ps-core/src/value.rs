@@ -103,8 +103,10 @@ impl_value!(i64, I64, 0, i64::wrapping_add);
 impl_value!(f32, F32, 0.0, |a: f32, b: f32| a + b);
 impl_value!(f64, F64, 0.0, |a: f64, b: f64| a + b);
 
-/// A buffer of values of one element type.
-#[derive(Debug, Clone, PartialEq)]
+/// A buffer of values of one element type (serializable, so a [`PushToken`](crate::PushToken)
+/// holding it can be persisted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Values {
     I32(Vec<i32>),
     I64(Vec<i64>),

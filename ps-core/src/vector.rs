@@ -4,6 +4,7 @@ use crate::error::Result;
 use crate::matrix::Matrix;
 use crate::spec::ModelSpec;
 use crate::value::Value;
+use crate::writer::WriterState;
 
 #[derive(Clone, Debug)]
 pub struct Vector<T> {
@@ -25,6 +26,21 @@ impl<T: Value> Vector<T> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// See [`Matrix::writer_state`].
+    pub fn writer_state(&self) -> WriterState {
+        self.matrix.writer_state()
+    }
+
+    /// See [`Matrix::with_writer`].
+    pub fn with_writer(&self, state: WriterState) -> Result<Vector<T>> {
+        Ok(Vector::new(self.matrix.with_writer(state)?))
+    }
+
+    /// Number of shards the vector spans.
+    pub fn shards(&self) -> usize {
+        self.matrix.shards()
     }
 
     /// The elements at `indices`, in order.

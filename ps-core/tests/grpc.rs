@@ -13,8 +13,8 @@ use ps_core::grpc::{GrpcCoordinator, GrpcTransport, ServeOptions, pb};
 use ps_core::master::{Master, MasterRequest, MasterResponse};
 use ps_core::transport::{Coordinator, Transport};
 use ps_core::{
-    AggregatorRegistry, Client, ClientConfig, DType, ModelSpec, PsError, Shard, ShardConfig,
-    Storage,
+    AggregatorRegistry, Client, ClientConfig, DType, Limits, ModelSpec, PsError, Shard,
+    ShardConfig, Storage,
 };
 use suite::Harness;
 use tokio::net::TcpListener;
@@ -40,6 +40,9 @@ impl Harness for GrpcHarness {
     fn transport(&self) -> Arc<dyn Transport> {
         self.transport.clone()
     }
+    fn transport_for(&self, config: &ClientConfig) -> Arc<dyn Transport> {
+        Arc::new(GrpcTransport::new(&self.shard_addrs, self.token.as_deref(), config).unwrap())
+    }
     fn coordinator(&self) -> Arc<dyn Coordinator> {
         self.coordinator.clone()
     }
@@ -57,6 +60,11 @@ fn stopped(stop: &watch::Sender<bool>) -> impl Future<Output = ()> + Send + 'sta
 
 /// A master and 3 shards with `options` (token, message limit), registered through gRPC.
 async fn cluster(options: ServeOptions) -> GrpcHarness {
+    cluster_with(options, Limits::default()).await
+}
+
+/// [`cluster`] whose shards enforce `limits`.
+async fn cluster_with(options: ServeOptions, limits: Limits) -> GrpcHarness {
     let dir = tempfile::tempdir().unwrap();
     let (stop, _) = watch::channel(false);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -79,7 +87,7 @@ async fn cluster(options: ServeOptions) -> GrpcHarness {
             .unwrap();
         let shard_config = ShardConfig {
             data_dir: Some(dir.path().join(format!("shard-{i}"))),
-            ..ShardConfig::default()
+            limits: limits.clone(),
         };
         let shard = Arc::new(Shard::new(shard_config, aggregators));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -109,8 +117,8 @@ async fn cluster(options: ServeOptions) -> GrpcHarness {
     }
 }
 
-async fn grpc_cluster() -> GrpcHarness {
-    cluster(ServeOptions::default()).await
+async fn grpc_cluster(limits: Limits) -> GrpcHarness {
+    cluster_with(ServeOptions::default(), limits).await
 }
 
 transport_suite!(grpc_cluster);
@@ -126,7 +134,7 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn connect_discovers_the_servers_from_the_master() {
     runtime().block_on(async {
-        let h = grpc_cluster().await;
+        let h = grpc_cluster(Limits::default()).await;
         let c = ps_core::grpc::connect(&h.master_addr, None, ClientConfig::default(), 3)
             .await
             .unwrap();
@@ -254,7 +262,7 @@ async fn raw_push(addr: &str, body: Vec<u8>) -> tonic::Status {
 #[test]
 fn malformed_bytes_are_rejected_and_the_server_keeps_serving() {
     runtime().block_on(async {
-        let h = grpc_cluster().await;
+        let h = grpc_cluster(Limits::default()).await;
         let c = suite::client(&h);
         let m = c
             .create_matrix::<i32>(ModelSpec::matrix("x", 9, 4, DType::I32))

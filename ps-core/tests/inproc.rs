@@ -7,7 +7,7 @@ mod suite;
 use std::sync::Arc;
 
 use ps_core::transport::{Coordinator, InProcessMaster, Transport};
-use ps_core::{AggregatorRegistry, ClusterConfig, EmbeddedCluster};
+use ps_core::{AggregatorRegistry, ClusterConfig, EmbeddedCluster, Limits};
 use suite::Harness;
 
 struct InProcessHarness {
@@ -27,7 +27,7 @@ impl Harness for InProcessHarness {
     }
 }
 
-async fn embedded() -> InProcessHarness {
+async fn embedded(limits: Limits) -> InProcessHarness {
     let dir = tempfile::tempdir().unwrap();
     let aggregators = AggregatorRegistry::default();
     aggregators
@@ -36,6 +36,7 @@ async fn embedded() -> InProcessHarness {
     let config = ClusterConfig {
         data_dir: Some(dir.path().to_path_buf()),
         aggregators,
+        limits,
         ..ClusterConfig::default()
     };
     InProcessHarness {

@@ -1,6 +1,12 @@
 //! The client side of the gRPC transport: [`GrpcTransport`] (one lazily connected channel per
 //! shard, multiplexing every request to that shard over one HTTP/2 connection), [`GrpcCoordinator`]
 //! for the master, and [`connect`], which discovers the shards from the master.
+//!
+//! Every call carries the client's per-attempt timeout as its gRPC deadline (`grpc-timeout`),
+//! so a server drops queued work whose caller has given up, and channels send HTTP/2 keepalive
+//! pings, so a connection to a server that vanished without closing it (a crashed host, a
+//! dropped route) fails in seconds and is re-established, instead of every call on it waiting
+//! for its timeout.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +21,7 @@ use super::encode;
 use super::pb;
 use super::pb::master_client::MasterClient;
 use super::pb::shard_client::ShardClient;
-use super::server::{CONNECTION_WINDOW, STREAM_WINDOW};
+use super::server::{CONNECTION_WINDOW, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, STREAM_WINDOW};
 use super::status::error_from_status;
 use crate::client::{Client, ClientConfig};
 use crate::error::{PsError, Result};
@@ -48,8 +54,19 @@ fn channel(addr: &str, config: &ClientConfig) -> Result<Channel> {
         .connect_timeout(config.timeout.min(Duration::from_secs(10)))
         .tcp_nodelay(true)
         .initial_stream_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW);
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        // Idle channels too: a worker between iterations finds a dead server before its next call.
+        .keep_alive_while_idle(true);
     Ok(endpoint.connect_lazy())
+}
+
+/// `message` with `timeout` as its deadline, sent to the server in the `grpc-timeout` header.
+fn with_deadline<T>(message: T, timeout: Duration) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(timeout);
+    request
 }
 
 /// Shard requests over gRPC, one channel per shard address (index = shard index).
@@ -57,6 +74,8 @@ fn channel(addr: &str, config: &ClientConfig) -> Result<Channel> {
 pub struct GrpcTransport {
     shards: Arc<[ShardClient<Chan>]>,
     addrs: Arc<[String]>,
+    /// The deadline of each call: the client's per-attempt timeout.
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for GrpcTransport {
@@ -85,6 +104,7 @@ impl GrpcTransport {
         Ok(GrpcTransport {
             shards: shards.into(),
             addrs: addrs.into(),
+            timeout: config.timeout,
         })
     }
 
@@ -106,11 +126,15 @@ impl Transport for GrpcTransport {
             };
             return futures::future::ready(Err(err)).boxed();
         };
-        shard_call(client, request).boxed()
+        shard_call(client, request, self.timeout).boxed()
     }
 }
 
-async fn shard_call(mut c: ShardClient<Chan>, request: Arc<Request>) -> Result<Response> {
+async fn shard_call(
+    mut c: ShardClient<Chan>,
+    request: Arc<Request>,
+    timeout: Duration,
+) -> Result<Response> {
     let s = |e: tonic::Status| error_from_status(&e);
     match &*request {
         Request::Create {
@@ -123,13 +147,16 @@ async fn shard_call(mut c: ShardClient<Chan>, request: Arc<Request>) -> Result<R
                 shard: *shard,
                 shards: *shards,
             };
-            c.create(msg).await.map_err(s)?;
+            c.create(with_deadline(msg, timeout)).await.map_err(s)?;
             Ok(Response::Done)
         }
         Request::Destroy { model } => {
-            c.destroy(pb::DestroyRequest {
-                model: model.clone(),
-            })
+            c.destroy(with_deadline(
+                pb::DestroyRequest {
+                    model: model.clone(),
+                },
+                timeout,
+            ))
             .await
             .map_err(s)?;
             Ok(Response::Done)
@@ -139,7 +166,11 @@ async fn shard_call(mut c: ShardClient<Chan>, request: Arc<Request>) -> Result<R
                 model: model.clone(),
                 row_deltas: encode::rows_to_deltas(rows),
             };
-            let block = c.pull_rows(msg).await.map_err(s)?.into_inner();
+            let block = c
+                .pull_rows(with_deadline(msg, timeout))
+                .await
+                .map_err(s)?
+                .into_inner();
             Ok(Response::Rows(encode::row_block_from_pb(block)?))
         }
         Request::PullElements { model, rows, cols } => {
@@ -148,27 +179,43 @@ async fn shard_call(mut c: ShardClient<Chan>, request: Arc<Request>) -> Result<R
                 row_deltas: encode::rows_to_deltas(rows),
                 cols: cols.clone(),
             };
-            let values = c.pull_elements(msg).await.map_err(s)?.into_inner();
+            let values = c
+                .pull_elements(with_deadline(msg, timeout))
+                .await
+                .map_err(s)?
+                .into_inner();
             Ok(Response::Values(encode::values_from_pb(Some(values))?))
         }
         Request::Push(push) => {
-            c.push(encode::push_to_pb(push)?).await.map_err(s)?;
+            c.push(with_deadline(encode::push_to_pb(push)?, timeout))
+                .await
+                .map_err(s)?;
             Ok(Response::Done)
         }
         Request::Save { name } => {
-            c.save(pb::SnapshotRequest { name: name.clone() })
-                .await
-                .map_err(s)?;
+            c.save(with_deadline(
+                pb::SnapshotRequest { name: name.clone() },
+                timeout,
+            ))
+            .await
+            .map_err(s)?;
             Ok(Response::Done)
         }
         Request::Load { name } => {
-            c.load(pb::SnapshotRequest { name: name.clone() })
-                .await
-                .map_err(s)?;
+            c.load(with_deadline(
+                pb::SnapshotRequest { name: name.clone() },
+                timeout,
+            ))
+            .await
+            .map_err(s)?;
             Ok(Response::Done)
         }
         Request::Ping => {
-            let pong = c.ping(pb::Empty {}).await.map_err(s)?.into_inner();
+            let pong = c
+                .ping(with_deadline(pb::Empty {}, timeout))
+                .await
+                .map_err(s)?
+                .into_inner();
             Ok(Response::Pong {
                 models: pong.models,
             })
@@ -181,6 +228,7 @@ async fn shard_call(mut c: ShardClient<Chan>, request: Arc<Request>) -> Result<R
 pub struct GrpcCoordinator {
     client: MasterClient<Chan>,
     addr: String,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for GrpcCoordinator {
@@ -202,53 +250,72 @@ impl GrpcCoordinator {
         Ok(GrpcCoordinator {
             client,
             addr: addr.to_string(),
+            timeout: config.timeout,
         })
     }
 }
 
 impl Coordinator for GrpcCoordinator {
     fn call(&self, request: MasterRequest) -> BoxFuture<'static, Result<MasterResponse>> {
-        master_call(self.client.clone(), request).boxed()
+        master_call(self.client.clone(), request, self.timeout).boxed()
     }
 }
 
-async fn master_call(mut c: MasterClient<Chan>, request: MasterRequest) -> Result<MasterResponse> {
+async fn master_call(
+    mut c: MasterClient<Chan>,
+    request: MasterRequest,
+    timeout: Duration,
+) -> Result<MasterResponse> {
     let s = |e: tonic::Status| error_from_status(&e);
     Ok(match request {
         MasterRequest::Register { addr } => {
             let reply = c
-                .register(pb::RegisterRequest { addr })
+                .register(with_deadline(pb::RegisterRequest { addr }, timeout))
                 .await
                 .map_err(s)?
                 .into_inner();
             MasterResponse::Registered { shard: reply.shard }
         }
-        MasterRequest::Servers => {
-            MasterResponse::Servers(c.servers(pb::Empty {}).await.map_err(s)?.into_inner().addrs)
-        }
+        MasterRequest::Servers => MasterResponse::Servers(
+            c.servers(with_deadline(pb::Empty {}, timeout))
+                .await
+                .map_err(s)?
+                .into_inner()
+                .addrs,
+        ),
         MasterRequest::CreateModel { spec, shards } => {
             let msg = pb::CreateModelRequest {
                 spec: Some(encode::spec_to_pb(&spec)),
                 shards,
             };
-            let record = c.create_model(msg).await.map_err(s)?.into_inner();
+            let record = c
+                .create_model(with_deadline(msg, timeout))
+                .await
+                .map_err(s)?
+                .into_inner();
             MasterResponse::Model(encode::record_from_pb(record)?)
         }
         MasterRequest::GetModel { name } => {
             let record = c
-                .get_model(pb::ModelName { name })
+                .get_model(with_deadline(pb::ModelName { name }, timeout))
                 .await
                 .map_err(s)?
                 .into_inner();
             MasterResponse::Model(encode::record_from_pb(record)?)
         }
         MasterRequest::ListModels => {
-            let reply = c.list_models(pb::Empty {}).await.map_err(s)?.into_inner();
+            let reply = c
+                .list_models(with_deadline(pb::Empty {}, timeout))
+                .await
+                .map_err(s)?
+                .into_inner();
             let models = reply.models.into_iter().map(encode::record_from_pb);
             MasterResponse::Models(models.collect::<Result<_>>()?)
         }
         MasterRequest::RemoveModel { name } => {
-            c.remove_model(pb::ModelName { name }).await.map_err(s)?;
+            c.remove_model(with_deadline(pb::ModelName { name }, timeout))
+                .await
+                .map_err(s)?;
             MasterResponse::Done
         }
     })
@@ -292,4 +359,16 @@ pub async fn connect(
         Arc::new(coordinator),
         config,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_call_carries_its_deadline() {
+        let request = with_deadline(pb::Empty {}, Duration::from_millis(1500));
+        let header = request.metadata().get("grpc-timeout");
+        assert_eq!(header.and_then(|v| v.to_str().ok()), Some("1500000u"));
+    }
 }

@@ -56,6 +56,12 @@ impl Default for ServeOptions {
 pub(crate) const STREAM_WINDOW: u32 = 8 << 20;
 pub(crate) const CONNECTION_WINDOW: u32 = 32 << 20;
 
+/// HTTP/2 keepalive, on both ends: a ping every interval, and a connection whose peer does not
+/// answer one within the timeout is closed (the server frees a vanished client's streams, the
+/// client reconnects). Short enough to notice a dead peer well within a client's retry budget.
+pub(crate) const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Serves `shard` on `listener` until `shutdown` completes.
 pub async fn serve_shard(
     listener: TcpListener,
@@ -139,10 +145,15 @@ pub async fn serve_master_with(
         .map_err(|e| PsError::Server(format!("master on {addr}: {e}")))
 }
 
+/// The server with its windows and keepalive. A client's `grpc-timeout` deadline is honoured by
+/// tonic itself: a call still waiting for the blocking pool when it passes is dropped (a push
+/// already running completes, and its retry is answered from the exactly-once window).
 fn builder() -> tonic::transport::Server {
     tonic::transport::Server::builder()
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
 }
 
 fn incoming(listener: TcpListener) -> TcpIncoming {

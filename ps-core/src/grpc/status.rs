@@ -62,6 +62,8 @@ fn error_to_pb(e: &PsError) -> pb::Error {
         PsError::SeqExpired { model, writer, seq } => {
             Kind::SeqExpired(pb::SeqExpired { model, writer, seq })
         }
+        // A client-side report that no server sends; on the wire it stands for its cause.
+        PsError::PushUnconfirmed { cause, .. } => return error_to_pb(&cause),
     };
     pb::Error { kind: Some(kind) }
 }
@@ -121,6 +123,9 @@ fn error_from_pb(e: pb::Error) -> Option<PsError> {
 /// The status a server answers with when a request fails: a fitting code, the error's text, and
 /// the error itself in the details.
 pub fn error_to_status(e: &PsError) -> Status {
+    if let PsError::PushUnconfirmed { cause, .. } = e {
+        return error_to_status(cause);
+    }
     let code = match e {
         PsError::RowOutOfRange { .. } | PsError::ColOutOfRange { .. } => Code::OutOfRange,
         PsError::UnknownModel(_) | PsError::UnknownAggregator(_) | PsError::NoSuchShard { .. } => {
@@ -129,9 +134,10 @@ pub fn error_to_status(e: &PsError) -> Status {
         PsError::ModelExists(_) => Code::AlreadyExists,
         PsError::TypeMismatch { .. } | PsError::InvalidRequest(_) => Code::InvalidArgument,
         PsError::RequestTooLarge { .. } => Code::ResourceExhausted,
-        PsError::ShardUnreachable { .. } | PsError::Transient(_) | PsError::ShuttingDown => {
-            Code::Unavailable
-        }
+        PsError::ShardUnreachable { .. }
+        | PsError::Transient(_)
+        | PsError::ShuttingDown
+        | PsError::PushUnconfirmed { .. } => Code::Unavailable,
         PsError::Unauthenticated(_) => Code::Unauthenticated,
         PsError::Master(_) | PsError::Snapshot { .. } | PsError::SeqExpired { .. } => {
             Code::FailedPrecondition
@@ -165,7 +171,9 @@ pub fn error_from_status(status: &Status) -> PsError {
             Some((bytes, limit)) => PsError::RequestTooLarge { bytes, limit },
             None => PsError::InvalidRequest(message),
         },
-        _ => PsError::InvalidRequest(format!("{:?}: {message}", status.code())),
+        // Not from a shard's handler (which always sends details): the connection or tonic
+        // itself failed, possibly after the request was applied, so not a refusal.
+        _ => PsError::Server(format!("{:?}: {message}", status.code())),
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-pub use fault::{FaultConfig, Faulty};
+pub use fault::{FaultConfig, Faulty, Sabotage};
 pub use inproc::{InProcess, InProcessMaster};
 
 use crate::error::Result;

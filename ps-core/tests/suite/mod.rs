@@ -4,20 +4,29 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod faults;
 pub mod model;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ps_core::transport::{Coordinator, FaultConfig, Faulty, Transport};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use ps_core::message::{Request, Response};
+use ps_core::transport::{Coordinator, FaultConfig, Faulty, Sabotage, Transport};
 use ps_core::{
-    Aggregator, Client, ClientConfig, DType, ModelSpec, PartitionerKind, PsError, Row, Storage,
+    Aggregator, Client, ClientConfig, DType, ModelSpec, PartitionerKind, PsError, PushToken, Row,
+    Storage, WriterState,
 };
 
 /// A running cluster of some transport, with a registered `product` aggregator on every shard.
 pub trait Harness: Send + Sync {
     fn transport(&self) -> Arc<dyn Transport>;
+    /// A transport for clients with `config` (over gRPC its timeout is every call's deadline).
+    fn transport_for(&self, _config: &ClientConfig) -> Arc<dyn Transport> {
+        self.transport()
+    }
     fn coordinator(&self) -> Arc<dyn Coordinator>;
     fn shards(&self) -> usize;
 }
@@ -45,7 +54,7 @@ pub fn client_with(h: &dyn Harness, config: ClientConfig) -> Client {
     Client::new(h.transport(), h.coordinator(), config)
 }
 
-pub fn faulty_client(h: &dyn Harness, faults: FaultConfig) -> Client {
+pub fn faulty_client(h: &dyn Harness, faults: FaultConfig) -> (Client, Arc<Faulty>) {
     let config = ClientConfig {
         timeout: Duration::from_secs(5),
         max_attempts: 30,
@@ -53,8 +62,9 @@ pub fn faulty_client(h: &dyn Harness, faults: FaultConfig) -> Client {
         backoff_max: Duration::from_millis(20),
         ..ClientConfig::default()
     };
-    let transport = Arc::new(Faulty::new(h.transport(), faults));
-    Client::new(transport, h.coordinator(), config)
+    let faulty = Arc::new(Faulty::new(h.transport(), faults));
+    let transport: Arc<dyn Transport> = faulty.clone();
+    (Client::new(transport, h.coordinator(), config), faulty)
 }
 
 fn kinds() -> [(Storage, PartitionerKind); 4] {
@@ -365,12 +375,13 @@ pub async fn faults_lose_nothing_and_apply_nothing_twice(h: &dyn Harness) {
         duplicate: 0.2,
         max_delay: Duration::from_millis(3),
         seed: 42,
+        ..FaultConfig::default()
     };
-    let c = faulty_client(h, faults);
+    let (c, faulty) = faulty_client(h, faults);
     let m = c.matrix::<i64>("faulty").await.unwrap();
     let expected = many_concurrent_pushes(&m, 8, 30).await;
     // Let late duplicates arrive before checking: they must all be ignored.
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    faulty.settled().await;
     check_matrix(&setup.matrix::<i64>("faulty").await.unwrap(), &expected).await;
 }
 
@@ -381,6 +392,7 @@ pub async fn retries_give_up_with_a_clear_error(h: &dyn Harness) {
         duplicate: 0.0,
         max_delay: Duration::ZERO,
         seed: 1,
+        ..FaultConfig::default()
     };
     let setup = client(h);
     setup
@@ -399,11 +411,188 @@ pub async fn retries_give_up_with_a_clear_error(h: &dyn Harness) {
     );
     let m = c.matrix::<i32>("gone").await.unwrap();
     let err = m.push(&[0], &[0], &[1]).await.unwrap_err();
+    assert!(matches!(err, PsError::PushUnconfirmed { .. }), "{err}");
     assert!(
-        matches!(err, PsError::ShardUnreachable { attempts: 3, .. }),
+        matches!(err.cause(), PsError::ShardUnreachable { attempts: 3, .. }),
         "{err}"
     );
     assert!(err.to_string().contains("dropped"), "{err}");
+}
+
+/// Shard `down` fails every call; with `applied`, only after handing the request to the shard
+/// (its answer is lost), else before.
+struct ShardDown {
+    inner: Arc<dyn Transport>,
+    down: usize,
+    applied: bool,
+}
+
+impl Transport for ShardDown {
+    fn shards(&self) -> usize {
+        self.inner.shards()
+    }
+    fn call(
+        &self,
+        shard: usize,
+        request: Arc<Request>,
+    ) -> BoxFuture<'static, Result<Response, PsError>> {
+        if shard != self.down {
+            return self.inner.call(shard, request);
+        }
+        let lost = PsError::Transient(format!("shard {shard} is down"));
+        if !self.applied {
+            return futures::future::ready(Err(lost)).boxed();
+        }
+        let call = self.inner.call(shard, request);
+        async move {
+            let _ = call.await;
+            Err(lost)
+        }
+        .boxed()
+    }
+}
+
+fn quick_retries() -> ClientConfig {
+    ClientConfig {
+        max_attempts: 2,
+        backoff_initial: Duration::from_millis(1),
+        ..ClientConfig::default()
+    }
+}
+
+pub async fn unconfirmed_pushes_are_resent_exactly_once(h: &dyn Harness) {
+    // Regression (issue 9): a push that failed on one shard cancelled its other pieces and left
+    // no way to finish it under the same (writer, seq).
+    let good = client(h);
+    for applied in [true, false] {
+        let name = format!("tok-{applied}");
+        let spec =
+            ModelSpec::matrix(&name, 30, 4, DType::I64).with_partitioner(PartitionerKind::Range);
+        let m = good.create_matrix::<i64>(spec).await.unwrap();
+        let down = ShardDown {
+            inner: h.transport(),
+            down: 1,
+            applied,
+        };
+        let broken = Client::new(Arc::new(down), h.coordinator(), quick_retries());
+        let bm = broken.matrix::<i64>(&name).await.unwrap();
+        // Rows 0..10 live on shard 0, 10..20 on shard 1, 20..30 on shard 2.
+        let (rows, cols, vals) = ([1, 12, 25, 13], [0, 1, 2, 1], [5, 7, 9, 1]);
+        let err = bm.push(&rows, &cols, &vals).await.unwrap_err();
+        let token = err
+            .push_token()
+            .cloned()
+            .unwrap_or_else(|| panic!("no token: {err}"));
+        assert_eq!(token.shards(), vec![1], "{err}");
+        assert_eq!(token.model, name);
+        assert!(
+            matches!(err.cause(), PsError::ShardUnreachable { shard: 1, .. }),
+            "{err}"
+        );
+        // The healthy pieces were applied, not cancelled by the failing one.
+        let here = || m.pull(&rows, &cols);
+        let shard1 = if applied { [7, 1] } else { [0, 0] };
+        assert_eq!(here().await.unwrap(), vec![5, shard1[0], 9, shard1[1]]);
+        // Resending the token, as often as wanted and from another client, finishes the push
+        // exactly once; so does a copy that went through serialization (a restarted caller).
+        good.resend(token.clone()).await.unwrap();
+        good.resend(token.clone()).await.unwrap();
+        let persisted = serde_json::to_string(&token).unwrap();
+        let restored: PushToken = serde_json::from_str(&persisted).unwrap();
+        client(h).resend(restored).await.unwrap();
+        assert_eq!(here().await.unwrap(), vec![5, 7, 9, 1], "applied={applied}");
+        // A resend that still cannot get through comes back with the same token.
+        let again = broken.resend(token.clone()).await.unwrap_err();
+        assert_eq!(again.push_token(), Some(&token));
+    }
+}
+
+pub async fn durable_writers_resume_their_sequence(h: &dyn Harness) {
+    let c = client(h);
+    let spec =
+        ModelSpec::matrix("durable", 12, 2, DType::I64).with_partitioner(PartitionerKind::Cyclic);
+    let m = c.create_matrix::<i64>(spec).await.unwrap();
+    let writer = m
+        .with_writer(WriterState::new(0xD0_7AB1E, m.shards()))
+        .unwrap();
+    writer
+        .push(&[0, 1, 2], &[0, 0, 0], &[1, 1, 1])
+        .await
+        .unwrap();
+    // The worker checkpoints its state here, pushes once more and dies.
+    let persisted = serde_json::to_string(&writer.writer_state()).unwrap();
+    writer
+        .push(&[0, 1, 2], &[1, 1, 1], &[10, 20, 30])
+        .await
+        .unwrap();
+    drop(writer);
+    // Restarted from the checkpoint, it replays the same push: the shards recognise it.
+    let restarted = client(h);
+    let state: WriterState = serde_json::from_str(&persisted).unwrap();
+    assert_eq!(state.next_seq, vec![2; m.shards()]);
+    let writer = restarted
+        .matrix::<i64>("durable")
+        .await
+        .unwrap()
+        .with_writer(state)
+        .unwrap();
+    writer
+        .push(&[0, 1, 2], &[1, 1, 1], &[10, 20, 30])
+        .await
+        .unwrap();
+    // And goes on from there, applied once each.
+    writer
+        .push(&[0, 1, 2], &[1, 1, 1], &[1, 1, 1])
+        .await
+        .unwrap();
+    assert_eq!(
+        m.pull(&[0, 1, 2, 0, 1, 2], &[0, 0, 0, 1, 1, 1])
+            .await
+            .unwrap(),
+        vec![1, 1, 1, 11, 21, 31]
+    );
+    // A state that does not fit the model is refused rather than risking a silent drop.
+    let err = m
+        .with_writer(WriterState::new(1, m.shards() + 1))
+        .unwrap_err();
+    assert!(matches!(err, PsError::InvalidRequest(_)), "{err}");
+    let zero = WriterState {
+        id: 1,
+        next_seq: vec![0; m.shards()],
+    };
+    assert!(matches!(
+        m.with_writer(zero),
+        Err(PsError::InvalidRequest(_))
+    ));
+}
+
+/// The fault scenario of [`faults`] with working dedup: must equal the reference exactly.
+pub async fn faults_with_many_writers_match_the_reference(h: &dyn Harness) {
+    let resent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let outcome = faults::scenario(h, Sabotage::None, resent.clone()).await;
+    assert_eq!(outcome, Ok(()));
+    let resent = resent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        resent > 0,
+        "no push needed its token resent: the faults are too mild"
+    );
+    eprintln!("{resent} unconfirmed pushes resent");
+}
+
+/// Negative control: dedup keyed by sequence number only must make the scenario fail.
+pub async fn faults_catch_a_dedup_keyed_by_seq_only(h: &dyn Harness) {
+    let resent = Arc::default();
+    let outcome = faults::scenario(h, Sabotage::SeqOnly, resent).await;
+    let caught = outcome.expect_err("a dedup by seq only went unnoticed");
+    eprintln!("dedup by seq only caught: {caught}");
+}
+
+/// Negative control: a disabled window must make the scenario fail.
+pub async fn faults_catch_a_disabled_window(h: &dyn Harness) {
+    let resent = Arc::default();
+    let outcome = faults::scenario(h, Sabotage::NoWindow, resent).await;
+    let caught = outcome.expect_err("a disabled dedup window went unnoticed");
+    eprintln!("disabled window caught: {caught}");
 }
 
 pub async fn snapshots_round_trip(h: &dyn Harness) {
@@ -444,11 +633,12 @@ pub async fn random_operations_match_reference(h: &dyn Harness, seed: u64) {
 
 pub type Reference = HashMap<(u64, u32), i64>;
 
-/// Declares one `#[test]` per suite case for a harness constructor `$make: fn() -> impl Harness`.
+/// Declares one `#[test]` per suite case for a harness constructor
+/// `$make: async fn(ps_core::Limits) -> impl Harness`.
 #[macro_export]
 macro_rules! transport_suite {
     ($make:path) => {
-        $crate::transport_suite!(@cases $make;
+        $crate::transport_suite!(@cases $make, ps_core::Limits::default();
             push_then_pull_every_layout,
             every_value_type,
             aggregations,
@@ -459,25 +649,32 @@ macro_rules! transport_suite {
             faults_lose_nothing_and_apply_nothing_twice,
             retries_give_up_with_a_clear_error,
             snapshots_round_trip,
+            unconfirmed_pushes_are_resent_exactly_once,
+            durable_writers_resume_their_sequence,
+        );
+        $crate::transport_suite!(@cases $make, suite::faults::limits();
+            faults_with_many_writers_match_the_reference,
+            faults_catch_a_dedup_keyed_by_seq_only,
+            faults_catch_a_disabled_window,
         );
         #[test]
         fn random_operations_match_reference() {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async {
                 for seed in 0..8 {
-                    let h = $make().await;
+                    let h = $make(ps_core::Limits::default()).await;
                     suite::random_operations_match_reference(&h, seed).await;
                 }
             });
         }
     };
-    (@cases $make:path; $($case:ident),* $(,)?) => {
+    (@cases $make:path, $limits:expr; $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
                 let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
                 rt.block_on(async {
-                    let h = $make().await;
+                    let h = $make($limits).await;
                     suite::$case(&h).await;
                 });
             }
