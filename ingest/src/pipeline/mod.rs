@@ -58,8 +58,8 @@ const BATCH_DOCS: usize = 2048;
 /// alone).
 pub const IN_FLIGHT_BYTES: usize = 64 << 20;
 /// A scratch segment is closed after this many tokens (at a document boundary): the unit of
-/// the parallel second pass.
-const SEGMENT_TOKENS: u64 = 4 << 20;
+/// the parallel second pass (small enough that a few large inputs still balance over threads).
+const SEGMENT_TOKENS: u64 = 1 << 20;
 /// Default cap of tokens per document: a document longer than this (a book of some 10,000
 /// pages) is skipped with a reason.
 pub const DEFAULT_MAX_DOC_TOKENS: usize = 4 << 20;
@@ -344,6 +344,18 @@ impl ScratchStage<'_> {
     }
 }
 
+/// Spawns a named thread in `scope` (names show in profilers and panic messages).
+pub(super) fn spawn_named<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> Result<std::thread::ScopedJoinHandle<'scope, T>, IngestError> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn_scoped(scope, f)
+        .map_err(|e| IngestError::Pipeline(format!("cannot start a {name} thread: {e}")))
+}
+
 fn pipeline_result<T>(r: std::thread::Result<Result<T, IngestError>>) -> Result<T, IngestError> {
     r.map_err(|_| IngestError::Pipeline("a pipeline thread panicked".into()))?
 }
@@ -475,7 +487,7 @@ fn first_pass(
         for _ in 0..readers {
             let raw_tx = raw_tx.clone();
             let (next_input, budget) = (&next_input, &budget);
-            reader_handles.push(s.spawn(move || -> Result<(), IngestError> {
+            reader_handles.push(spawn_named(s, "ingest-reader", move || -> Result<(), IngestError> {
                 loop {
                     let i = next_input.fetch_add(1, Ordering::SeqCst);
                     let Some(input) = inputs.get(i) else { return Ok(()) };
@@ -498,7 +510,7 @@ fn first_pass(
                         return Err(e);
                     }
                 }
-            }));
+            })?);
         }
         drop(raw_tx);
 
@@ -508,31 +520,35 @@ fn first_pass(
             let tok_tx = tok_tx.clone();
             let analyzer = analyzer.clone();
             let max_doc_tokens = options.max_doc_tokens;
-            worker_handles.push(s.spawn(move || -> Result<TermDictionary, IngestError> {
-                let mut state = WorkerState::new(analyzer, max_doc_tokens, w, workers);
-                loop {
-                    // The lock is held only while waiting for one batch: batches are coarse.
-                    let batch = match raw_rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => {
-                            return Err(IngestError::Pipeline("worker queue poisoned".into()));
+            worker_handles.push(spawn_named(
+                s,
+                "ingest-analyzer",
+                move || -> Result<TermDictionary, IngestError> {
+                    let mut state = WorkerState::new(analyzer, max_doc_tokens, w, workers);
+                    loop {
+                        // The lock is held only while waiting for one batch: batches are coarse.
+                        let batch = match raw_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => {
+                                return Err(IngestError::Pipeline("worker queue poisoned".into()));
+                            }
+                        };
+                        let Ok(batch) = batch else {
+                            return Ok(state.into_dictionary());
+                        };
+                        if progress.cancelled() {
+                            log.request_abort();
+                            return Err(IngestError::Cancelled);
                         }
-                    };
-                    let Ok(batch) = batch else {
-                        return Ok(state.into_dictionary());
-                    };
-                    if progress.cancelled() {
-                        log.request_abort();
-                        return Err(IngestError::Cancelled);
+                        let out = state
+                            .analyze_batch(batch, log)
+                            .inspect_err(|_| log.request_abort())?;
+                        if tok_tx.send(out).is_err() {
+                            return Err(IngestError::Pipeline("scratch writer stopped".into()));
+                        }
                     }
-                    let out = state
-                        .analyze_batch(batch, log)
-                        .inspect_err(|_| log.request_abort())?;
-                    if tok_tx.send(out).is_err() {
-                        return Err(IngestError::Pipeline("scratch writer stopped".into()));
-                    }
-                }
-            }));
+                },
+            )?);
         }
         // Only workers may hold the receivers: if they all stop, blocked readers must see the
         // channel close instead of waiting forever.
@@ -540,19 +556,23 @@ fn first_pass(
         drop(tok_tx);
 
         let budget = &budget;
-        let writer = s.spawn(move || -> Result<Vec<Segment>, IngestError> {
-            let mut stage = ScratchStage {
-                dir: scratch,
-                progress,
-                budget,
-                open: HashMap::new(),
-                segments: Vec::new(),
-            };
-            for batch in tok_rx.iter() {
-                stage.accept(batch).inspect_err(|_| log.request_abort())?;
-            }
-            Ok(stage.into_segments())
-        });
+        let writer = spawn_named(
+            s,
+            "ingest-scratch",
+            move || -> Result<Vec<Segment>, IngestError> {
+                let mut stage = ScratchStage {
+                    dir: scratch,
+                    progress,
+                    budget,
+                    open: HashMap::new(),
+                    segments: Vec::new(),
+                };
+                for batch in tok_rx.iter() {
+                    stage.accept(batch).inspect_err(|_| log.request_abort())?;
+                }
+                Ok(stage.into_segments())
+            },
+        )?;
 
         // Report the root cause: a strict failure or I/O error, not the "stopped" echoes of it.
         let mut errors = Vec::new();

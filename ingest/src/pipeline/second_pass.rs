@@ -77,7 +77,7 @@ fn remap_all(
         Mutex::new((0..segments.len()).map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..threads.clamp(1, segments.len().max(1)) {
-            s.spawn(|| {
+            let spawned = super::spawn_named(s, "ingest-remap", || {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(segment) = segments.get(i) else {
@@ -95,6 +95,10 @@ fn remap_all(
                     }
                 }
             });
+            // Fewer threads only slow the pass; with none, the missing segments are reported below.
+            if let Err(e) = spawned {
+                tracing::warn!("{e}");
+            }
         }
     });
     let results = results

@@ -152,11 +152,12 @@ impl WorkerState {
         for doc in batch.docs {
             self.dict.begin_document();
             let mut tokens = Vec::new();
-            let too_many = match &doc.body {
-                Body::Text(text) => self.analyze(text, &mut tokens)?,
+            let too_many = match doc.body {
+                Body::Text(text) => self.analyze(&text, &mut tokens)?,
                 Body::Html { bytes, charset: cs } => {
                     // A WARC document id is its target URI: its TLD helps guess an undeclared charset.
-                    let (page, _lossy) = charset::decode_for_url(bytes, cs.as_deref(), &doc.id);
+                    let (page, _lossy) =
+                        charset::decode_owned_for_url(bytes, cs.as_deref(), &doc.id);
                     self.analyze(&html::to_text(&page), &mut tokens)?
                 }
                 Body::Terms(terms) => {
@@ -164,7 +165,7 @@ impl WorkerState {
                     if total > self.max_doc_tokens as u64 {
                         true
                     } else {
-                        for (term, n) in terms {
+                        for (term, n) in &terms {
                             let local = self.dict.add(term, u64::from(*n));
                             let t = temp_id(local, self.worker, self.workers)
                                 .ok_or_else(|| id_space_error(self.workers))?;
