@@ -218,3 +218,28 @@ fn a_server_without_a_reachable_master_fails_with_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/token"));
 }
+
+#[test]
+fn a_bad_server_config_is_a_clear_error_before_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("server.json");
+    std::fs::write(&config, r#"{"max_modls": 3}"#).unwrap();
+    let out = Command::new(BIN)
+        .args(["server", "--master", "127.0.0.1:9", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("server.json") && err.contains("max_modls"),
+        "{err}"
+    );
+    std::fs::write(&config, r#"{"dedup_window": 0}"#).unwrap();
+    let out = Command::new(BIN)
+        .args(["server", "--master", "127.0.0.1:9", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dedup_window must be at least 1"));
+}

@@ -6,6 +6,7 @@ pub mod ingest;
 pub mod master;
 pub mod report;
 pub mod server;
+pub mod server_config;
 pub mod synth;
 pub mod topics;
 pub mod train;

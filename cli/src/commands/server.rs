@@ -14,6 +14,8 @@ use ps_core::master::{MasterRequest, MasterResponse};
 use ps_core::transport::Coordinator;
 use ps_core::{AggregatorRegistry, ClientConfig, Limits, Shard, ShardConfig};
 
+use super::server_config::ServerSettings;
+
 #[derive(Args, Debug)]
 pub struct ServerArgs {
     /// Address of the master, HOST:PORT.
@@ -32,46 +34,66 @@ pub struct ServerArgs {
     /// Directory for snapshots; without it, save and load requests are refused.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Largest gRPC message accepted, in MiB.
-    #[arg(long, default_value_t = 64)]
-    pub max_message_mb: usize,
+    /// Largest gRPC message accepted, in MiB [default: 64].
+    #[arg(long)]
+    pub max_message_mb: Option<usize>,
     /// How long to keep trying to register with the master, in seconds.
     #[arg(long, default_value_t = 30)]
     pub register_timeout_secs: u64,
-    /// Most rows or elements in one request, and most values in one pull's answer.
-    #[arg(long, default_value_t = Limits::default().max_request_elements)]
-    pub max_request_elements: usize,
-    /// Most bytes one model's partition may allocate when it is created, in MiB.
-    #[arg(long, default_value_t = Limits::default().max_partition_bytes >> 20)]
-    pub max_model_mb: u64,
-    /// Most models this server holds.
-    #[arg(long, default_value_t = Limits::default().max_models)]
-    pub max_models: usize,
+    /// Most rows or elements in one request, and most values in one pull's answer
+    /// [default: 16777216].
+    #[arg(long)]
+    pub max_request_elements: Option<usize>,
+    /// Most bytes one model's partition may allocate when it is created, in MiB [default: 4096].
+    #[arg(long)]
+    pub max_model_mb: Option<u64>,
+    /// Most models this server holds [default: 1024].
+    #[arg(long)]
+    pub max_models: Option<usize>,
     /// Seconds without a push after which a writer's exactly-once window is dropped (a compact
     /// tombstone keeps answers exact); 0 keeps every writer forever. Must exceed how long a
-    /// client retries one push.
-    #[arg(long, default_value_t = 3600)]
-    pub writer_idle_secs: u64,
+    /// client retries one push [default: 3600].
+    #[arg(long)]
+    pub writer_idle_secs: Option<u64>,
+    /// Pushes of one writer applied above a missing one before it is given up (then answered
+    /// SeqExpired, never silently) [default: 65536].
+    #[arg(long)]
+    pub dedup_window: Option<usize>,
+    /// JSON file of the settings above (same names, snake_case); flags given on the command line
+    /// win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let token = read_token(args.token_file.as_deref())?;
-    // gRPC frames carry a 32-bit length, so no message can exceed 4 GiB.
-    if !(1..4096).contains(&args.max_message_mb) {
-        bail!(
-            "--max-message-mb must be between 1 and 4095, not {}",
-            args.max_message_mb
-        );
-    }
     if let Some(dir) = &args.data_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the data directory {}", dir.display()))?;
     }
-    runtime()?.block_on(serve(args, token))?;
+    let file = match &args.config {
+        Some(path) => ServerSettings::read(path)?,
+        None => ServerSettings::default(),
+    };
+    let flags = ServerSettings {
+        max_request_elements: args.max_request_elements,
+        max_model_mb: args.max_model_mb,
+        max_models: args.max_models,
+        writer_idle_secs: args.writer_idle_secs,
+        dedup_window: args.dedup_window,
+        max_message_mb: args.max_message_mb,
+    };
+    let (limits, max_message_mb) = flags.resolve(&file)?;
+    runtime()?.block_on(serve(args, token, limits, max_message_mb))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(args: ServerArgs, token: Option<String>) -> anyhow::Result<()> {
+async fn serve(
+    args: ServerArgs,
+    token: Option<String>,
+    limits: Limits,
+    max_message_mb: usize,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
         .with_context(|| format!("binding the server to {}", args.bind))?;
@@ -85,19 +107,12 @@ async fn serve(args: ServerArgs, token: Option<String>) -> anyhow::Result<()> {
     };
     let config = ShardConfig {
         data_dir: args.data_dir.clone(),
-        limits: Limits {
-            max_request_elements: args.max_request_elements,
-            max_partition_bytes: args.max_model_mb.saturating_mul(1 << 20),
-            max_models: args.max_models,
-            writer_idle_expiry: (args.writer_idle_secs > 0)
-                .then_some(Duration::from_secs(args.writer_idle_secs)),
-            ..Limits::default()
-        },
+        limits,
     };
     let shard = Arc::new(Shard::new(config, AggregatorRegistry::default()));
     let options = ServeOptions {
         token: token.clone(),
-        max_message_bytes: args.max_message_mb << 20,
+        max_message_bytes: max_message_mb << 20,
     };
     let serving = tokio::spawn(ps_core::grpc::serve_shard_with(
         listener,
