@@ -3,7 +3,7 @@
 //! `Vector<i64>`. Everything goes through the ps-core client, so shards may live in other
 //! processes.
 
-use ps_core::{Client, DType, Matrix, ModelSpec, PartitionerKind, Row, Storage, Vector};
+use ps_core::{Client, DType, Matrix, ModelSpec, PartitionerKind, PsError, Row, Storage, Vector};
 
 use crate::conditional::Hyper;
 use crate::error::Result;
@@ -17,9 +17,13 @@ const SCAN_ROWS: usize = 4096;
 /// Elements per push when loading counts.
 const PUSH_BATCH: usize = 1 << 20;
 
+/// Resends of one unconfirmed push (each already retried by the client) before the run fails.
+const RESENDS: usize = 4;
+
 /// Handles on the two models of one training run.
 #[derive(Debug, Clone)]
 pub struct PsModel {
+    client: Client,
     pub nwk: Matrix<i32>,
     pub nk: Vector<i64>,
     pub vocab: u32,
@@ -51,6 +55,7 @@ impl PsModel {
             ))
             .await?;
         Ok(PsModel {
+            client: client.clone(),
             nwk,
             nk,
             vocab: h.vocab,
@@ -58,12 +63,34 @@ impl PsModel {
         })
     }
 
+    /// Finishes a push that the client could not confirm by resending its token (the same
+    /// writer and sequence numbers, so applied pieces are not applied again): a shard that was
+    /// unreachable for a while costs time, never a count. A refusal, or a push still unconfirmed
+    /// after [`RESENDS`] resends, is the run's error.
+    async fn confirm(&self, mut outcome: ps_core::Result<()>) -> Result<()> {
+        for resend in 1..=RESENDS {
+            match outcome {
+                Err(PsError::PushUnconfirmed { token, cause }) => {
+                    tracing::warn!(resend, error = %cause, "resending an unconfirmed push");
+                    outcome = self.client.resend(*token).await;
+                }
+                other => return Ok(other?),
+            }
+        }
+        Ok(outcome?)
+    }
+
+    /// Adds one block's count deltas to n_wk, exactly once.
+    pub async fn push_deltas(&self, rows: &[u64], cols: &[u32], values: &[i32]) -> Result<()> {
+        let outcome = self.nwk.push(rows, cols, values).await;
+        self.confirm(outcome).await
+    }
+
     /// Adds the count triples in batches.
     pub async fn push_counts(&self, rows: &[u64], cols: &[u32], values: &[i32]) -> Result<()> {
         for start in (0..rows.len()).step_by(PUSH_BATCH) {
             let end = (start + PUSH_BATCH).min(rows.len());
-            self.nwk
-                .push(&rows[start..end], &cols[start..end], &values[start..end])
+            self.push_deltas(&rows[start..end], &cols[start..end], &values[start..end])
                 .await?;
         }
         Ok(())
@@ -76,8 +103,8 @@ impl PsModel {
         }
         let idx: Vec<u64> = deltas.iter().map(|&(k, _)| u64::from(k)).collect();
         let vals: Vec<i64> = deltas.iter().map(|&(_, d)| d).collect();
-        self.nk.push(&idx, &vals).await?;
-        Ok(())
+        let outcome = self.nk.push(&idx, &vals).await;
+        self.confirm(outcome).await
     }
 
     pub async fn pull_totals(&self) -> Result<Vec<i64>> {

@@ -475,12 +475,11 @@ fn sample_shard(
                 &mut deltas,
             )?,
         }
-        let m = model.nwk.clone();
-        pushes.push_back(
-            handle.spawn(
-                async move { Ok(m.push(&deltas.rows, &deltas.cols, &deltas.values).await?) },
-            ),
-        );
+        let m = model.clone();
+        pushes.push_back(handle.spawn(async move {
+            m.push_deltas(&deltas.rows, &deltas.cols, &deltas.values)
+                .await
+        }));
         // n_k (K numbers) is pushed and pulled back synchronously once a thread has sampled
         // enough tokens to pay for it, and after its last block: the view then holds every
         // thread's moves up to their last sync, and exactly this thread's own.

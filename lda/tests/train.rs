@@ -214,3 +214,79 @@ fn word_order_keeps_the_invariants_too() {
     }
     assert!(last > first, "{first} -> {last}");
 }
+
+/// A transport that loses the response to every push's first two deliveries (after the shard
+/// applied it), and passes everything else through: with a client that makes two attempts, every
+/// block's push ends `PushUnconfirmed`. Before the trainer resent tokens, that error ended the
+/// run; now it must finish with exact counts (every invariant after every iteration).
+struct LosePushAnswers {
+    inner: std::sync::Arc<dyn ps_core::transport::Transport>,
+    seen: std::sync::Mutex<std::collections::HashMap<(u64, u64), u32>>,
+    lost: std::sync::atomic::AtomicU64,
+}
+
+impl ps_core::transport::Transport for LosePushAnswers {
+    fn shards(&self) -> usize {
+        self.inner.shards()
+    }
+
+    fn call(
+        &self,
+        shard: usize,
+        request: std::sync::Arc<ps_core::message::Request>,
+    ) -> futures::future::BoxFuture<'static, ps_core::Result<ps_core::message::Response>> {
+        let lose = match &*request {
+            ps_core::message::Request::Push(p) => {
+                let mut seen = self.seen.lock().unwrap();
+                let n = seen.entry((p.writer, p.seq)).or_insert(0);
+                *n += 1;
+                *n <= 2
+            }
+            _ => false,
+        };
+        if lose {
+            self.lost.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        let answer = self.inner.call(shard, request);
+        Box::pin(async move {
+            let response = answer.await?;
+            if lose {
+                return Err(ps_core::PsError::Transient("test: response lost".into()));
+            }
+            Ok(response)
+        })
+    }
+}
+
+#[test]
+fn unconfirmed_pushes_are_resent_and_counts_stay_exact() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("corpus");
+    corpus(&dir, 4, 200, 100, 40.0);
+    let rt = runtime();
+    let mut cluster_config = ClusterConfig::default();
+    cluster_config.client.max_attempts = 2;
+    cluster_config.client.backoff_initial = Duration::from_millis(1);
+    cluster_config.client.backoff_max = Duration::from_millis(2);
+    let cluster = EmbeddedCluster::start(2, cluster_config).unwrap();
+    let lossy = Arc::new(LosePushAnswers {
+        inner: Arc::new(cluster.transport()),
+        seen: Default::default(),
+        lost: Default::default(),
+    });
+    let client = cluster.client_with(lossy.clone());
+    let loaded = LoadedCorpus::open(&dir, 2).unwrap();
+    let mut cfg = config(&loaded, 4, 2, 3);
+    cfg.block_tokens = 300;
+    let mut t = Trainer::new(&client, rt.handle().clone(), loaded, cfg).unwrap();
+    t.check_invariants().unwrap();
+    for _ in 0..3 {
+        t.run_iteration().unwrap();
+        t.check_invariants().unwrap();
+    }
+    // Each push's answer was lost twice: every one of them went through a resend.
+    assert!(lossy.lost.load(std::sync::atomic::Ordering::SeqCst) > 20);
+}
