@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly on purpose
 
+mod common;
+use common::warc_record;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -328,17 +331,6 @@ fn missing_inputs_are_clear_errors() {
     let o = glint(&["ingest", &pattern, "--out", s(&out)]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("matches no files"), "{}", stderr(&o));
-}
-
-fn warc_record(kind: &str, extra: &str, block: &[u8]) -> Vec<u8> {
-    let mut r = format!(
-        "WARC/1.0\r\nWARC-Type: {kind}\r\n{extra}Content-Length: {}\r\n\r\n",
-        block.len()
-    )
-    .into_bytes();
-    r.extend_from_slice(block);
-    r.extend_from_slice(b"\r\n\r\n");
-    r
 }
 
 fn http_html(body: &str) -> Vec<u8> {

@@ -5,6 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::warc_record;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
@@ -32,21 +35,10 @@ fn gzip_member_repeating(prefix: &[u8], repeat: &[u8], times: usize, suffix: &[u
     gz.finish().unwrap()
 }
 
-fn record(kind: &str, extra: &str, block: &[u8]) -> Vec<u8> {
-    let mut r = format!(
-        "WARC/1.0\r\nWARC-Type: {kind}\r\n{extra}Content-Length: {}\r\n\r\n",
-        block.len()
-    )
-    .into_bytes();
-    r.extend_from_slice(block);
-    r.extend_from_slice(b"\r\n\r\n");
-    r
-}
-
 fn good_record() -> Vec<u8> {
     let http =
         b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>river valley forest survived</p>";
-    record(
+    warc_record(
         "response",
         "WARC-Target-URI: http://good.example/\r\nContent-Type: application/http; msgtype=response\r\n",
         http,
@@ -133,7 +125,7 @@ fn a_gzip_payload_bomb_is_skipped_not_truncated() {
     let mut http =
         b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\n\r\n".to_vec();
     http.extend_from_slice(&bomb);
-    let mut file = record(
+    let mut file = warc_record(
         "response",
         "Content-Type: application/http; msgtype=response\r\n",
         &http,
@@ -152,7 +144,7 @@ fn content_length_and_chunked_bombs_are_bounded() {
     let tmp = tempfile::tempdir().unwrap();
     // A chunk size far beyond the body: taken as an unchunked body, bounded by the record.
     let chunked = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFF\r\n<p>x</p>";
-    let mut file = record(
+    let mut file = warc_record(
         "response",
         "Content-Type: application/http; msgtype=response\r\n",
         chunked,
