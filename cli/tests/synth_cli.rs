@@ -39,25 +39,29 @@ fn rows_sum_to_one(path: &Path) -> (usize, usize) {
 fn synth_writes_a_corpus_with_its_true_phi_and_theta() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("syn");
-    let o = glint(&[
-        "synth",
-        "--docs",
-        "60",
-        "--vocab",
-        "300",
-        "--topics",
-        "4",
-        "--alpha",
-        "0.2",
-        "--beta",
-        "0.05",
-        "--mean-len",
-        "40",
-        "--seed",
-        "7",
-        "--out",
-        s(&out),
-    ]);
+    // One spec, run three times below.
+    let run = |dir: &Path| {
+        glint(&[
+            "synth",
+            "--docs",
+            "60",
+            "--vocab",
+            "300",
+            "--topics",
+            "4",
+            "--alpha",
+            "0.2",
+            "--beta",
+            "0.05",
+            "--mean-len",
+            "40",
+            "--seed",
+            "7",
+            "--out",
+            s(dir),
+        ])
+    };
+    let o = run(&out);
     let text = ok(&o);
     assert!(
         text.starts_with("generated 60 documents"),
@@ -86,37 +90,8 @@ fn synth_writes_a_corpus_with_its_true_phi_and_theta() {
 
     // The same seed gives the same files; a run over the old corpus replaces it.
     let again = tmp.path().join("again");
-    let args = |dir: &Path| {
-        [
-            "synth",
-            "--docs",
-            "60",
-            "--vocab",
-            "300",
-            "--topics",
-            "4",
-            "--alpha",
-            "0.2",
-            "--beta",
-            "0.05",
-            "--mean-len",
-            "40",
-            "--seed",
-            "7",
-            "--out",
-        ]
-        .iter()
-        .map(|a| a.to_string())
-        .chain([s(dir).to_owned()])
-        .collect::<Vec<_>>()
-    };
-    let run = |dir: &Path| {
-        ok(&glint(
-            &args(dir).iter().map(String::as_str).collect::<Vec<_>>(),
-        ))
-    };
-    run(&again);
-    run(&out);
+    ok(&run(&again));
+    ok(&run(&out));
     for f in ["phi.npy", "theta.npy", "vocab.tsv"] {
         assert_eq!(
             std::fs::read(out.join(f)).unwrap(),

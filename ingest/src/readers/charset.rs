@@ -20,8 +20,6 @@
 //! browsers use to blank such pages, count as no declaration, so the page is sniffed rather than
 //! lost. Bytes that are invalid in the chosen encoding become U+FFFD.
 
-use std::borrow::Cow;
-
 use chardetng::{EncodingDetector, Iso2022JpDetection, Utf8Detection};
 use encoding_rs::{Encoding, REPLACEMENT, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252, X_USER_DEFINED};
 
@@ -65,7 +63,8 @@ pub fn decode_for_url(bytes: &[u8], declared: Option<&str>, url: &str) -> (Strin
 /// without a copy (most of the web), which matters on the WARC hot path.
 pub fn decode_owned_for_url(bytes: Vec<u8>, declared: Option<&str>, url: &str) -> (String, bool) {
     let tld = top_level_domain(url);
-    if Encoding::for_bom(&bytes).is_none() && choose(&bytes, declared, tld.as_deref()) == UTF_8 {
+    let (encoding, bom) = pick(&bytes, declared, tld.as_deref());
+    if encoding == UTF_8 && bom == 0 {
         return match String::from_utf8(bytes) {
             Ok(text) => (text, false),
             Err(e) => {
@@ -74,19 +73,19 @@ pub fn decode_owned_for_url(bytes: Vec<u8>, declared: Option<&str>, url: &str) -
             }
         };
     }
-    decode_with_tld(&bytes, declared, tld.as_deref())
+    let (text, had_errors) = encoding.decode_without_bom_handling(&bytes[bom..]);
+    (text.into_owned(), had_errors)
 }
 
 fn decode_with_tld(bytes: &[u8], declared: Option<&str>, tld: Option<&[u8]>) -> (String, bool) {
-    let (text, had_errors) = match Encoding::for_bom(bytes) {
-        Some((encoding, bom)) => encoding.decode_without_bom_handling(&bytes[bom..]),
-        None => choose(bytes, declared, tld).decode_without_bom_handling(bytes),
-    };
-    let text = match text {
-        Cow::Borrowed(s) => s.to_owned(),
-        Cow::Owned(s) => s,
-    };
-    (text, had_errors)
+    let (encoding, bom) = pick(bytes, declared, tld);
+    let (text, had_errors) = encoding.decode_without_bom_handling(&bytes[bom..]);
+    (text.into_owned(), had_errors)
+}
+
+/// The page's encoding and the length of its byte-order mark (a BOM wins over declarations).
+fn pick(bytes: &[u8], declared: Option<&str>, tld: Option<&[u8]>) -> (&'static Encoding, usize) {
+    Encoding::for_bom(bytes).unwrap_or_else(|| (choose(bytes, declared, tld), 0))
 }
 
 /// Steps 2–5 of the module docs, for bytes without a byte-order mark.
