@@ -156,6 +156,53 @@ impl Client {
         }
     }
 
+    /// Stores `value` under `key` on the master, replacing any earlier value. Entries are small
+    /// coordination records, such as the job description a driver publishes for its workers,
+    /// not model data: keys are non-empty and at most
+    /// [`MAX_ENTRY_KEY_BYTES`](crate::master::MAX_ENTRY_KEY_BYTES), values at most
+    /// [`MAX_ENTRY_VALUE_BYTES`](crate::master::MAX_ENTRY_VALUE_BYTES) (1 MiB), and the master
+    /// holds at most [`MAX_ENTRIES`](crate::master::MAX_ENTRIES); beyond them the put fails with
+    /// [`PsError::InvalidRequest`]. Retried like every master call (a put is idempotent).
+    pub async fn put_entry(&self, key: &str, value: Vec<u8>) -> Result<()> {
+        // Refused here rather than after sending up to a whole oversized value.
+        crate::master::check_entry(key, Some(&value))?;
+        self.master_done(MasterRequest::PutEntry {
+            key: key.to_string(),
+            value,
+        })
+        .await
+    }
+
+    /// The value stored under `key` on the master (see [`Client::put_entry`]), `None` if there
+    /// is none.
+    pub async fn entry(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        match self
+            .master(MasterRequest::GetEntry {
+                key: key.to_string(),
+            })
+            .await?
+        {
+            MasterResponse::Entry(value) => Ok(value),
+            other => Err(unexpected_master(&other)),
+        }
+    }
+
+    /// Removes the entry under `key` from the master (see [`Client::put_entry`]); succeeds if
+    /// there is none.
+    pub async fn remove_entry(&self, key: &str) -> Result<()> {
+        self.master_done(MasterRequest::RemoveEntry {
+            key: key.to_string(),
+        })
+        .await
+    }
+
+    async fn master_done(&self, request: MasterRequest) -> Result<()> {
+        match self.master(request).await? {
+            MasterResponse::Done => Ok(()),
+            other => Err(unexpected_master(&other)),
+        }
+    }
+
     /// Asks every shard to write its partitions to snapshot `name` in its data directory.
     pub async fn save_snapshot(&self, name: &str) -> Result<()> {
         self.broadcast(Request::Save {

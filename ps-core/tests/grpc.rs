@@ -244,6 +244,45 @@ fn oversized_requests_are_rejected_and_the_server_keeps_serving() {
     });
 }
 
+#[test]
+fn entries_of_the_largest_size_pass_small_message_limits() {
+    runtime().block_on(async {
+        // Message limits sized for shard traffic, far below an entry's 1 MiB: the master and its
+        // clients still let the largest entry through, and refuse one byte more by its size.
+        let small = ServeOptions {
+            max_message_bytes: 16 << 10,
+            ..ServeOptions::default()
+        };
+        let h = cluster(small).await;
+        let config = ClientConfig {
+            max_message_bytes: 8 << 10,
+            ..ClientConfig::default()
+        };
+        let c = ps_core::grpc::connect(&h.master_addr, None, config.clone(), 3)
+            .await
+            .unwrap();
+        let max = ps_core::master::MAX_ENTRY_VALUE_BYTES;
+        let big: Vec<u8> = (0..max).map(|i| (i % 251) as u8).collect();
+        c.put_entry("job", big.clone()).await.unwrap();
+        assert!(
+            c.entry("job").await.unwrap() == Some(big),
+            "1 MiB value changed"
+        );
+        let master = GrpcCoordinator::new(&h.master_addr, None, &config).unwrap();
+        let err = master
+            .call(MasterRequest::PutEntry {
+                key: "job".into(),
+                value: vec![0; max + 1],
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, PsError::InvalidRequest(m) if m.contains("1048577 bytes")),
+            "{err}"
+        );
+    });
+}
+
 /// Sends raw bytes as the body of a shard `Push` call, whatever they are.
 async fn raw_push(addr: &str, body: Vec<u8>) -> tonic::Status {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))

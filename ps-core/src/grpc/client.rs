@@ -21,7 +21,10 @@ use super::encode;
 use super::pb;
 use super::pb::master_client::MasterClient;
 use super::pb::shard_client::ShardClient;
-use super::server::{CONNECTION_WINDOW, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, STREAM_WINDOW};
+use super::server::{
+    CONNECTION_WINDOW, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, MASTER_MIN_MESSAGE_BYTES,
+    STREAM_WINDOW,
+};
 use super::status::error_from_status;
 use crate::client::{Client, ClientConfig};
 use crate::error::{PsError, Result};
@@ -242,7 +245,8 @@ impl std::fmt::Debug for GrpcCoordinator {
 impl GrpcCoordinator {
     /// A lazily connected channel to the master at `addr`; must be called inside a tokio runtime.
     pub fn new(addr: &str, token: Option<&str>, config: &ClientConfig) -> Result<Self> {
-        let limit = client_limit(config);
+        // Entries up to their own size limit must pass whatever the shard message limit is.
+        let limit = client_limit(config).max(MASTER_MIN_MESSAGE_BYTES);
         let client =
             MasterClient::with_interceptor(channel(addr, config)?, AttachToken::new(token)?)
                 .max_encoding_message_size(limit)
@@ -314,6 +318,26 @@ async fn master_call(
         }
         MasterRequest::RemoveModel { name } => {
             c.remove_model(with_deadline(pb::ModelName { name }, timeout))
+                .await
+                .map_err(s)?;
+            MasterResponse::Done
+        }
+        MasterRequest::PutEntry { key, value } => {
+            c.put_entry(with_deadline(pb::PutEntryRequest { key, value }, timeout))
+                .await
+                .map_err(s)?;
+            MasterResponse::Done
+        }
+        MasterRequest::GetEntry { key } => {
+            let reply = c
+                .get_entry(with_deadline(pb::EntryKey { key }, timeout))
+                .await
+                .map_err(s)?
+                .into_inner();
+            MasterResponse::Entry(reply.found.then_some(reply.value))
+        }
+        MasterRequest::RemoveEntry { key } => {
+            c.remove_entry(with_deadline(pb::EntryKey { key }, timeout))
                 .await
                 .map_err(s)?;
             MasterResponse::Done

@@ -30,7 +30,7 @@ use super::pb::master_server::{Master as MasterRpc, MasterServer};
 use super::pb::shard_server::{Shard as ShardRpc, ShardServer};
 use super::status::error_to_status;
 use crate::error::{PsError, Result};
-use crate::master::{Master, MasterRequest, MasterResponse};
+use crate::master::{MAX_ENTRY_VALUE_BYTES, Master, MasterRequest, MasterResponse};
 use crate::message::{Request, Response};
 use crate::shard::Shard;
 
@@ -39,7 +39,8 @@ use crate::shard::Shard;
 pub struct ServeOptions {
     /// Shared secret every call must present; `None` accepts every caller.
     pub token: Option<String>,
-    /// Largest message received or sent; larger requests fail with `RequestTooLarge`.
+    /// Largest message received or sent; larger requests fail with `RequestTooLarge`. A master
+    /// allows at least [`MASTER_MIN_MESSAGE_BYTES`], so that its largest entry always fits.
     pub max_message_bytes: usize,
 }
 
@@ -51,6 +52,11 @@ impl Default for ServeOptions {
         }
     }
 }
+
+/// The smallest message limit of the master and its clients: an entry of the largest allowed
+/// value, plus room for its key and the protobuf framing. Limits configured for shard traffic
+/// must not make the master refuse an entry its own limits accept.
+pub(crate) const MASTER_MIN_MESSAGE_BYTES: usize = MAX_ENTRY_VALUE_BYTES + (64 << 10);
 
 /// HTTP/2 flow-control windows: the 64 KiB default throttles large pushes even on loopback.
 pub(crate) const STREAM_WINDOW: u32 = 8 << 20;
@@ -129,7 +135,7 @@ pub async fn serve_master_with(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
-    let limit = options.max_message_bytes;
+    let limit = options.max_message_bytes.max(MASTER_MIN_MESSAGE_BYTES);
     let service = MasterServer::new(MasterService { master })
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
@@ -137,7 +143,7 @@ pub async fn serve_master_with(
     let addr = listener
         .local_addr()
         .map_err(|e| PsError::Server(e.to_string()))?;
-    tracing::info!(%addr, "master serving");
+    tracing::info!(%addr, limit, "master serving");
     builder()
         .add_service(service)
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
@@ -334,6 +340,13 @@ fn unexpected_master(response: &MasterResponse) -> Status {
     )))
 }
 
+fn done_reply(response: MasterResponse) -> Reply<pb::Empty> {
+    match response {
+        MasterResponse::Done => Ok(GrpcResponse::new(pb::Empty {})),
+        other => Err(unexpected_master(&other)),
+    }
+}
+
 fn record_reply(response: MasterResponse) -> Reply<pb::ModelRecord> {
     match response {
         MasterResponse::Model(r) => Ok(GrpcResponse::new(encode::record_to_pb(&r))),
@@ -386,11 +399,34 @@ impl MasterRpc for MasterService {
     }
 
     async fn remove_model(&self, r: GrpcRequest<pb::ModelName>) -> Reply<pb::Empty> {
-        match self.run(MasterRequest::RemoveModel {
+        done_reply(self.run(MasterRequest::RemoveModel {
             name: r.into_inner().name,
+        })?)
+    }
+
+    async fn put_entry(&self, r: GrpcRequest<pb::PutEntryRequest>) -> Reply<pb::Empty> {
+        let r = r.into_inner();
+        done_reply(self.run(MasterRequest::PutEntry {
+            key: r.key,
+            value: r.value,
+        })?)
+    }
+
+    async fn get_entry(&self, r: GrpcRequest<pb::EntryKey>) -> Reply<pb::EntryReply> {
+        match self.run(MasterRequest::GetEntry {
+            key: r.into_inner().key,
         })? {
-            MasterResponse::Done => Ok(GrpcResponse::new(pb::Empty {})),
+            MasterResponse::Entry(value) => Ok(GrpcResponse::new(pb::EntryReply {
+                found: value.is_some(),
+                value: value.unwrap_or_default(),
+            })),
             other => Err(unexpected_master(&other)),
         }
+    }
+
+    async fn remove_entry(&self, r: GrpcRequest<pb::EntryKey>) -> Reply<pb::Empty> {
+        done_reply(self.run(MasterRequest::RemoveEntry {
+            key: r.into_inner().key,
+        })?)
     }
 }

@@ -278,6 +278,112 @@ pub async fn destroy_and_list(h: &dyn Harness) {
     assert_eq!(m.pull(&[2], &[2]).await.unwrap(), vec![0]);
 }
 
+pub async fn entries(h: &dyn Harness) {
+    use ps_core::master::{MAX_ENTRIES, MAX_ENTRY_VALUE_BYTES, MasterRequest, MasterResponse};
+    let c = client(h);
+    assert_eq!(c.entry("job").await.unwrap(), None);
+    let job = br#"{"topics":20,"corpus":"s3://x"}"#.to_vec();
+    c.put_entry("job", job.clone()).await.unwrap();
+    assert_eq!(c.entry("job").await.unwrap(), Some(job));
+    // A second client (another process, in practice) sees the same board; puts overwrite.
+    let other = client(h);
+    other.put_entry("job", b"v2".to_vec()).await.unwrap();
+    other.put_entry("job", b"v2".to_vec()).await.unwrap();
+    assert_eq!(c.entry("job").await.unwrap(), Some(b"v2".to_vec()));
+    // An empty value is found, and told apart from a missing key.
+    c.put_entry("empty", Vec::new()).await.unwrap();
+    assert_eq!(c.entry("empty").await.unwrap(), Some(Vec::new()));
+    // Exactly 1 MiB of every byte value round-trips exactly, also from a client whose shard
+    // messages are split far below it.
+    let big: Vec<u8> = (0..MAX_ENTRY_VALUE_BYTES)
+        .map(|i| (i ^ (i >> 8) ^ (i >> 16)) as u8)
+        .collect();
+    let small = client_with(
+        h,
+        ClientConfig {
+            max_message_bytes: 512,
+            ..ClientConfig::default()
+        },
+    );
+    small.put_entry("big", big.clone()).await.unwrap();
+    assert!(
+        c.entry("big").await.unwrap() == Some(big.clone()),
+        "1 MiB value changed"
+    );
+    assert!(
+        small.entry("big").await.unwrap() == Some(big.clone()),
+        "1 MiB value changed"
+    );
+    // One byte more is refused with the key and the size, by the client and, bypassing it, by
+    // the master itself; the stored value is untouched.
+    let too_big = vec![1u8; MAX_ENTRY_VALUE_BYTES + 1];
+    let err = c.put_entry("big", too_big.clone()).await.unwrap_err();
+    assert!(
+        matches!(&err, PsError::InvalidRequest(m) if m.contains("'big'") && m.contains("1048577 bytes")),
+        "{err}"
+    );
+    let raw = h.coordinator();
+    let err = raw
+        .call(MasterRequest::PutEntry {
+            key: "big".into(),
+            value: too_big,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PsError::InvalidRequest(m) if m.contains("'big'") && m.contains("1048577 bytes")),
+        "{err}"
+    );
+    assert!(
+        c.entry("big").await.unwrap() == Some(big),
+        "refused put changed the value"
+    );
+    let err = raw
+        .call(MasterRequest::GetEntry { key: String::new() })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PsError::InvalidRequest(m) if m.contains("empty")),
+        "{err}"
+    );
+    let err = c.put_entry(&"k".repeat(257), vec![]).await.unwrap_err();
+    assert!(
+        matches!(&err, PsError::InvalidRequest(m) if m.contains("257 bytes")),
+        "{err}"
+    );
+    // Remove, and remove again (a retry).
+    c.remove_entry("job").await.unwrap();
+    c.remove_entry("job").await.unwrap();
+    assert_eq!(c.entry("job").await.unwrap(), None);
+    assert_eq!(
+        raw.call(MasterRequest::GetEntry { key: "job".into() })
+            .await
+            .unwrap(),
+        MasterResponse::Entry(None)
+    );
+    // Fill the board to its cap ("empty" and "big" are two of them): a new key is refused,
+    // overwriting one is not.
+    let c = &c;
+    futures::future::try_join_all((2..MAX_ENTRIES).map(|i| async move {
+        c.put_entry(&format!("e{i}"), i.to_string().into_bytes())
+            .await
+    }))
+    .await
+    .unwrap();
+    let err = c.put_entry("job", b"x".to_vec()).await.unwrap_err();
+    assert!(
+        matches!(&err, PsError::InvalidRequest(m) if m.contains("'job'") && m.contains("1024 entries")),
+        "{err}"
+    );
+    c.put_entry("e5", b"five".to_vec()).await.unwrap();
+    assert_eq!(c.entry("e5").await.unwrap(), Some(b"five".to_vec()));
+    assert_eq!(c.entry("e1023").await.unwrap(), Some(b"1023".to_vec()));
+    assert_eq!(c.entry("job").await.unwrap(), None);
+    c.remove_entry("e5").await.unwrap();
+    c.put_entry("job", b"x".to_vec()).await.unwrap();
+    assert_eq!(c.entry("job").await.unwrap(), Some(b"x".to_vec()));
+}
+
 pub async fn large_requests_are_split(h: &dyn Harness) {
     // A tiny message limit forces every request into many pieces.
     let config = ClientConfig {
@@ -644,6 +750,7 @@ macro_rules! transport_suite {
             aggregations,
             errors_name_the_value_and_the_server_keeps_serving,
             destroy_and_list,
+            entries,
             large_requests_are_split,
             concurrent_pushes_are_exact,
             faults_lose_nothing_and_apply_nothing_twice,
