@@ -55,6 +55,11 @@ pub fn print_line(text: impl Display) -> anyhow::Result<()> {
     stdout(|out| writeln!(out, "{text}"))
 }
 
+/// A status line on stderr, above the bars (shown whether or not stderr is a terminal).
+pub fn note(text: impl Display) {
+    bars().suspend(|| eprintln!("{text}"));
+}
+
 /// The `tracing` writer: each formatted event is written to stderr while the bars are cleared.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogWriter;

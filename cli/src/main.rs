@@ -35,8 +35,11 @@ enum Command {
     Master(commands::master::MasterArgs),
     /// Run a parameter-server shard that registers with a master.
     Server(commands::server::ServerArgs),
-    /// Train an LDA model on a corpus (embedded parameter server).
+    /// Train an LDA model on a corpus: embedded, on a cluster's servers (--master), or as the
+    /// driver of worker processes (--master with --workers).
     Train(commands::train::TrainArgs),
+    /// Run one sampler worker of a cluster run (started by `train --master ADDR --workers N`).
+    Worker(commands::worker::WorkerArgs),
     /// Show the top words of each topic of a trained model.
     Topics(commands::topics::TopicsArgs),
     /// Score a model: held-out perplexity, coherence, diversity, distance to a known truth.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Master(args) => commands::master::run(args),
         Command::Server(args) => commands::server::run(args),
         Command::Train(args) => commands::train::run(args),
+        Command::Worker(args) => commands::worker::run(args),
         Command::Topics(args) => commands::topics::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Infer(args) => commands::infer::run(args),

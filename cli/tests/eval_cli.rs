@@ -3,40 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-
-use datasets::synthetic::{DocLength, SyntheticSpec, generate};
-use datasets::{Corpus, CorpusWriter, ManifestExtras, WriterOptions};
+use datasets::Corpus;
 
 mod common;
-use common::{glint, ok};
-
-/// A synthetic corpus (with its true φ) split into `train` (first 90%) and `test`.
-fn split_corpus(root: &Path) {
-    let all = root.join("all");
-    let spec = SyntheticSpec {
-        documents: 400,
-        vocabulary: 300,
-        topics: 5,
-        mean_doc_len: 60.0,
-        doc_length: DocLength::Poisson,
-        alpha: 0.2,
-        beta: 0.05,
-        seed: 11,
-        write_theta: false,
-    };
-    generate(&spec, &all).unwrap();
-    let corpus = Corpus::open(&all).unwrap();
-    let vocab = corpus.vocabulary().unwrap();
-    let docs: Vec<_> = corpus.documents().unwrap().map(|d| d.unwrap()).collect();
-    for (name, range) in [("train", 0..360), ("test", 360..400)] {
-        let mut w = CorpusWriter::create(&root.join(name), WriterOptions::default()).unwrap();
-        for d in &docs[range] {
-            w.write_document(&d.id, &d.tokens).unwrap();
-        }
-        w.finish(&vocab, ManifestExtras::default()).unwrap();
-    }
-}
+use common::{glint, ok, split_corpus};
 
 #[test]
 fn train_with_test_then_eval_then_infer() {

@@ -68,14 +68,35 @@ fn sync_file(path: &Path) -> Result<()> {
 
 /// Whether `model_dir` holds a checkpoint (or the previous one of an interrupted swap).
 pub fn exists(model_dir: &Path) -> bool {
-    let dir = model_dir.join(CHECKPOINT_DIR);
-    dir.join(STATE_FILE).is_file() || sibling(&dir, ".old").join(STATE_FILE).is_file()
+    exists_in(&model_dir.join(CHECKPOINT_DIR))
+}
+
+/// Whether the checkpoint directory `dir` holds a checkpoint (or the previous one of an
+/// interrupted swap).
+pub fn exists_in(dir: &Path) -> bool {
+    dir.join(STATE_FILE).is_file() || sibling(dir, ".old").join(STATE_FILE).is_file()
+}
+
+/// What a checkpoint holds besides the trainer's own assignments and RNG states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The trainer holds every token: the model's n_wk and n_k are saved too and checked on
+    /// resume.
+    Whole,
+    /// The trainer is one cluster worker: only its own part is saved (the model is rebuilt from
+    /// every worker's assignments, and the driver checks the invariants).
+    Part,
 }
 
 impl Trainer {
     /// Writes a checkpoint of the current state into `model_dir/checkpoint`.
     pub fn save_checkpoint(&self, model_dir: &Path) -> Result<()> {
-        let dir = model_dir.join(CHECKPOINT_DIR);
+        self.save_checkpoint_to(&model_dir.join(CHECKPOINT_DIR), Scope::Whole)
+    }
+
+    /// Writes a checkpoint into the directory `dir` (swapped in by renames).
+    pub fn save_checkpoint_to(&self, dir: &Path, scope: Scope) -> Result<()> {
+        let dir = dir.to_path_buf();
         let tmp = sibling(&dir, ".tmp");
         let old = sibling(&dir, ".old");
         if tmp.exists() {
@@ -93,9 +114,11 @@ impl Trainer {
                 .and_then(|_| f.sync_all())
                 .map_err(|e| LdaError::io(&path, e))?;
         }
-        let counts: SparseCounts = self.pull_counts()?;
-        write_word_topic(&tmp.join("word_topic.parquet"), &counts)?;
-        sync_file(&tmp.join("word_topic.parquet"))?;
+        if scope == Scope::Whole {
+            let counts: SparseCounts = self.pull_counts()?;
+            write_word_topic(&tmp.join("word_topic.parquet"), &counts)?;
+            sync_file(&tmp.join("word_topic.parquet"))?;
+        }
         let state = State {
             format: FORMAT,
             iteration: self.iteration,
@@ -113,7 +136,10 @@ impl Trainer {
                 .map(|w| w.tokens.num_tokens() as u64)
                 .collect(),
             rngs: self.workers.iter().map(|w| w.rng.clone()).collect(),
-            totals: self.handle.block_on(self.model.pull_totals())?,
+            totals: match scope {
+                Scope::Whole => self.handle.block_on(self.model.pull_totals())?,
+                Scope::Part => Vec::new(),
+            },
         };
         write_json(&tmp.join(STATE_FILE), &state)?;
         sync_file(&tmp.join(STATE_FILE))?;
@@ -141,7 +167,27 @@ impl Trainer {
         config: TrainConfig,
         model_dir: &Path,
     ) -> Result<Self> {
-        let mut dir = model_dir.join(CHECKPOINT_DIR);
+        Self::resume_from(
+            client,
+            handle,
+            corpus,
+            config,
+            &model_dir.join(CHECKPOINT_DIR),
+            Scope::Whole,
+        )
+    }
+
+    /// Continues from the checkpoint in the directory `dir` (or the previous one of an
+    /// interrupted swap), written with the same `scope`.
+    pub fn resume_from(
+        client: &Client,
+        handle: Handle,
+        corpus: LoadedCorpus,
+        config: TrainConfig,
+        dir: &Path,
+        scope: Scope,
+    ) -> Result<Self> {
+        let mut dir = dir.to_path_buf();
         if !dir.join(STATE_FILE).is_file() {
             dir = sibling(&dir, ".old");
         }
@@ -216,6 +262,9 @@ impl Trainer {
                     .ok_or_else(|| LdaError::bad_file(&state_path, "missing RNG state"))
             },
         )?;
+        if scope == Scope::Part {
+            return Ok(trainer);
+        }
         let totals = trainer.handle.block_on(trainer.model.pull_totals())?;
         if totals != state.totals {
             return Err(LdaError::bad_file(

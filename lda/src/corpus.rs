@@ -85,26 +85,149 @@ impl LoadedCorpus {
     /// Reads a corpus directory written by `glint-lda ingest` or the synthetic generator.
     pub fn open(dir: &Path, threads: usize) -> Result<Self> {
         let corpus = datasets::Corpus::open(dir)?;
-        let manifest = corpus.manifest();
-        let vocab = corpus.vocabulary()?;
-        let terms = vocab.terms().to_vec();
-        let size = manifest.vocabulary_size.max(terms.len() as u32);
+        let words = Words::read(&corpus)?;
         let docs = corpus
             .documents()?
             .map(|d| d.map(|d| (d.id, d.tokens)).map_err(LdaError::from));
-        let mut loaded = Self::from_documents(docs, manifest.tokens, size, terms, threads)?;
-        if vocab.has_surfaces() {
-            loaded.display = vocab
-                .display_terms()
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
-        }
+        let tokens = corpus.manifest().tokens;
+        let mut loaded = Self::from_documents(docs, tokens, words.size, words.terms, threads)?;
+        loaded.display = words.display;
         Ok(loaded)
+    }
+
+    /// Part `part` of `parts` of a corpus directory, for one cluster worker: the documents whose
+    /// first token falls in the part's share of the corpus's tokens (contiguous, about equal
+    /// token counts), split again for `threads` sampler threads. Every worker reading the same
+    /// corpus gets a disjoint part, and the parts cover it.
+    pub fn open_part(
+        dir: &Path,
+        part: usize,
+        parts: usize,
+        threads: usize,
+    ) -> Result<(Self, PartInfo)> {
+        if parts == 0 || part >= parts {
+            return Err(LdaError::InvalidConfig(format!(
+                "worker index {part} is not below the number of workers {parts}"
+            )));
+        }
+        let corpus = datasets::Corpus::open(dir)?;
+        let words = Words::read(&corpus)?;
+        let total = corpus.manifest().tokens;
+        let target = total.div_ceil(parts as u64).max(1);
+        let (mut kept, mut kept_tokens, mut seen) = (Vec::new(), 0u64, 0u64);
+        let mut info = PartInfo {
+            first_doc: None,
+            corpus_docs: 0,
+            corpus_tokens: 0,
+        };
+        for doc in corpus.documents()? {
+            let doc = doc?;
+            let owner = ((seen / target) as usize).min(parts - 1);
+            seen += doc.tokens.len() as u64;
+            if owner == part {
+                info.first_doc.get_or_insert(info.corpus_docs);
+                kept_tokens += doc.tokens.len() as u64;
+                kept.push(Ok((doc.id, doc.tokens)));
+            }
+            info.corpus_docs += 1;
+        }
+        info.corpus_tokens = seen;
+        let mut loaded = Self::from_documents(
+            kept.into_iter(),
+            kept_tokens,
+            words.size,
+            words.terms,
+            threads,
+        )?;
+        loaded.display = words.display;
+        Ok((loaded, info))
     }
 
     pub fn num_docs(&self) -> usize {
         self.shards.iter().map(|s| s.ids.len()).sum()
+    }
+}
+
+/// Where a worker's part lies in its corpus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartInfo {
+    /// Index of the part's first document in corpus order (None: the part is empty).
+    pub first_doc: Option<u64>,
+    pub corpus_docs: u64,
+    pub corpus_tokens: u64,
+}
+
+/// What a process that holds no tokens needs to know about a corpus: document ids in order,
+/// word counts and the vocabulary (a cluster driver).
+#[derive(Debug, Clone)]
+pub struct CorpusSummary {
+    pub ids: Vec<String>,
+    pub word_counts: Vec<u64>,
+    pub tokens: u64,
+    pub vocab: u32,
+    pub terms: Vec<String>,
+    pub display: Vec<String>,
+}
+
+impl CorpusSummary {
+    /// One streaming pass over the corpus directory.
+    pub fn scan(dir: &Path) -> Result<Self> {
+        let corpus = datasets::Corpus::open(dir)?;
+        let words = Words::read(&corpus)?;
+        let mut word_counts = vec![0u64; words.size as usize];
+        let (mut ids, mut tokens) = (Vec::new(), 0u64);
+        for doc in corpus.documents()? {
+            let doc = doc?;
+            for &w in &doc.tokens {
+                let Some(c) = word_counts.get_mut(w as usize) else {
+                    return Err(LdaError::WordOutOfRange {
+                        doc: doc.id,
+                        word: w,
+                        vocab: words.size,
+                    });
+                };
+                *c += 1;
+            }
+            tokens += doc.tokens.len() as u64;
+            ids.push(doc.id);
+        }
+        Ok(CorpusSummary {
+            ids,
+            word_counts,
+            tokens,
+            vocab: words.size,
+            terms: words.terms,
+            display: words.display,
+        })
+    }
+}
+
+/// A corpus's vocabulary as the trainer uses it.
+struct Words {
+    size: u32,
+    terms: Vec<String>,
+    display: Vec<String>,
+}
+
+impl Words {
+    fn read(corpus: &datasets::Corpus) -> Result<Self> {
+        let vocab = corpus.vocabulary()?;
+        let terms = vocab.terms().to_vec();
+        let size = corpus.manifest().vocabulary_size.max(terms.len() as u32);
+        let display = if vocab.has_surfaces() {
+            vocab
+                .display_terms()
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Words {
+            size,
+            terms,
+            display,
+        })
     }
 }
 

@@ -40,6 +40,10 @@ pub enum LdaError {
     /// Writing or reading a Parquet model file.
     #[error("{path}: parquet: {message}")]
     Parquet { path: PathBuf, message: String },
+    /// A cluster run could not go on: a job not published, a worker that stopped moving, a
+    /// corpus that differs between driver and worker, or a run the driver aborted.
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// A sampler thread panicked (a bug); the message it carried.
     #[error("sampler thread failed: {0}")]
     Thread(String),

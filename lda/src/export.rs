@@ -15,7 +15,7 @@
 //! Each file is written under a temporary name and renamed into place.
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,8 +26,8 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
+use crate::conditional::Hyper;
 use crate::error::{LdaError, Result};
-use crate::model::row_nonzeros;
 use crate::train::Trainer;
 
 pub const WORD_TOPIC_FILE: &str = "word_topic.parquet";
@@ -91,6 +91,11 @@ pub(crate) fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>)
     fs::rename(&tmp, path).map_err(|e| LdaError::io(path, e))
 }
 
+pub(crate) fn read_json_file<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = fs::read_to_string(path).map_err(|e| LdaError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| LdaError::bad_file(path, e.to_string()))
+}
+
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, |tmp| {
         let text = serde_json::to_string_pretty(value)
@@ -107,7 +112,7 @@ fn parquet_err(path: &Path, e: impl std::fmt::Display) -> LdaError {
 }
 
 /// Writes record batches of `schema` produced by `batch(start, end)` for rows 0..n.
-fn write_parquet(
+pub(crate) fn write_parquet(
     path: &Path,
     schema: Arc<Schema>,
     n: usize,
@@ -181,91 +186,74 @@ pub fn write_word_topic(path: &Path, c: &SparseCounts) -> Result<()> {
     })
 }
 
+/// `doc_topic.parquet` being assembled: one row per non-zero n_dk.
+#[derive(Debug, Default)]
+pub(crate) struct DocTopicTable {
+    docs: Vec<String>,
+    doc_of: Vec<u32>,
+    topics: Vec<u32>,
+    counts: Vec<u32>,
+    theta: Vec<f64>,
+}
+
+impl DocTopicTable {
+    /// Adds a document of `len` tokens with its non-zero (topic, count) pairs.
+    pub(crate) fn add(&mut self, h: &Hyper, id: &str, len: u32, nonzeros: &mut [(u32, u32)]) {
+        nonzeros.sort_unstable();
+        let d = self.docs.len() as u32;
+        self.docs.push(id.to_owned());
+        let denom = f64::from(len) + h.kalpha();
+        for &(t, c) in nonzeros.iter() {
+            self.doc_of.push(d);
+            self.topics.push(t);
+            self.counts.push(c);
+            self.theta.push((f64::from(c) + h.alpha) / denom);
+        }
+    }
+
+    pub(crate) fn write(&self, path: &Path) -> Result<()> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("doc", DataType::Utf8, false),
+            Field::new("topic", DataType::UInt32, false),
+            Field::new("count", DataType::UInt32, false),
+            Field::new("theta", DataType::Float64, false),
+        ]));
+        write_parquet(path, schema, self.doc_of.len(), |a, b| {
+            let ids: StringArray = self.doc_of[a..b]
+                .iter()
+                .map(|&d| Some(self.docs[d as usize].as_str()))
+                .collect();
+            vec![
+                Arc::new(ids) as ArrayRef,
+                Arc::new(UInt32Array::from(self.topics[a..b].to_vec())),
+                Arc::new(UInt32Array::from(self.counts[a..b].to_vec())),
+                Arc::new(Float64Array::from(self.theta[a..b].to_vec())),
+            ]
+        })
+    }
+}
+
 impl Trainer {
     /// Pulls every non-zero n_wk from ps-core.
     pub fn pull_counts(&self) -> Result<SparseCounts> {
-        let mut c = SparseCounts::default();
-        self.handle.block_on(self.model.scan_rows(|w, row| {
-            for (t, n) in row_nonzeros(row) {
-                c.words.push(w);
-                c.topics.push(t);
-                c.counts.push(n);
-            }
-            Ok(())
-        }))?;
-        Ok(c)
-    }
-
-    /// φ row by row from the pulled counts, φ_kw = (n_wk + β)/(n_k + Vβ).
-    fn phi_rows(
-        &self,
-        counts: &SparseCounts,
-        totals: &[i64],
-        mut emit: impl FnMut(&[f64]) -> Result<()>,
-    ) -> Result<()> {
-        let h = self.config.hyper;
-        let (k, v) = (h.topics as usize, h.vocab as usize);
-        // Group the word-major counts by topic first (counting sort).
-        let mut start = vec![0usize; k + 1];
-        for &t in &counts.topics {
-            start[t as usize + 1] += 1;
-        }
-        for t in 0..k {
-            start[t + 1] += start[t];
-        }
-        let mut fill = start.clone();
-        let mut by_topic = vec![(0u32, 0i32); counts.words.len()];
-        for i in 0..counts.words.len() {
-            let t = counts.topics[i] as usize;
-            by_topic[fill[t]] = (counts.words[i], counts.counts[i]);
-            fill[t] += 1;
-        }
-        let mut row = vec![0.0f64; v];
-        for t in 0..k {
-            let denom = totals[t] as f64 + h.vbeta();
-            row.iter_mut().for_each(|x| *x = h.beta / denom);
-            for &(word, n) in &by_topic[start[t]..start[t + 1]] {
-                row[word as usize] = (f64::from(n) + h.beta) / denom;
-            }
-            emit(&row)?;
-        }
-        Ok(())
+        self.view().pull_counts()
     }
 
     /// The current φ (K × V, row-major), pulled from the parameter server.
     pub fn phi(&self) -> Result<Vec<f64>> {
-        let h = self.config.hyper;
-        let counts = self.pull_counts()?;
-        let totals = self.handle.block_on(self.model.pull_totals())?;
-        let mut phi = Vec::with_capacity(h.topics as usize * h.vocab as usize);
-        self.phi_rows(&counts, &totals, |row| {
-            phi.extend_from_slice(row);
-            Ok(())
-        })?;
-        Ok(phi)
+        self.view().phi()
     }
 
     /// The term of each word id, as `vocab.txt` writes them (the id itself when unknown).
     pub fn vocabulary(&self) -> Vec<String> {
-        (0..self.config.hyper.vocab as usize)
-            .map(|j| match self.terms.get(j).filter(|t| !t.is_empty()) {
-                Some(t) => t.clone(),
-                None => j.to_string(),
-            })
-            .collect()
+        self.view().vocabulary()
     }
 
     /// Writes the model directory (see the module documentation).
     pub fn export(&self, dir: &Path) -> Result<()> {
-        fs::create_dir_all(dir).map_err(|e| LdaError::io(dir, e))?;
         let h = self.config.hyper;
-        let (k, v) = (h.topics as usize, h.vocab as usize);
-        let counts = self.pull_counts()?;
-        let totals = self.handle.block_on(self.model.pull_totals())?;
-        write_word_topic(&dir.join(WORD_TOPIC_FILE), &counts)?;
-        write_json(&dir.join(TOPIC_TOTALS_FILE), &totals)?;
-        write_json(
-            &dir.join(HYPERPARAMETERS_FILE),
+        self.view().export_model(
+            dir,
             &HyperFile {
                 topics: h.topics,
                 vocabulary: h.vocab,
@@ -279,83 +267,14 @@ impl Trainer {
                 tokens: self.tokens,
             },
         )?;
-        let vocab_path = dir.join(VOCAB_FILE);
-        write_atomic(&vocab_path, |tmp| {
-            let f = File::create(tmp).map_err(|e| LdaError::io(tmp, e))?;
-            let mut out = BufWriter::new(f);
-            for j in 0..v {
-                let term = self
-                    .terms
-                    .get(j)
-                    .map(String::as_str)
-                    .filter(|t| !t.is_empty());
-                match term {
-                    Some(t) => writeln!(out, "{t}"),
-                    None => writeln!(out, "{j}"),
-                }
-                .map_err(|e| LdaError::io(tmp, e))?;
-            }
-            out.flush().map_err(|e| LdaError::io(tmp, e))
-        })?;
-
-        let display_path = dir.join(DISPLAY_FILE);
-        if self.display.len() == v {
-            write_atomic(&display_path, |tmp| {
-                let f = File::create(tmp).map_err(|e| LdaError::io(tmp, e))?;
-                let mut out = BufWriter::new(f);
-                for shown in &self.display {
-                    // One per line: a line break inside a form would shift every later one.
-                    writeln!(out, "{}", shown.replace(['\n', '\r'], " "))
-                        .map_err(|e| LdaError::io(tmp, e))?;
-                }
-                out.flush().map_err(|e| LdaError::io(tmp, e))
-            })?;
-        } else if display_path.exists() {
-            // A stale file from an earlier model in this directory must not label this one.
-            fs::remove_file(&display_path).map_err(|e| LdaError::io(&display_path, e))?;
-        }
-
-        let phi_path = dir.join(PHI_FILE);
-        write_atomic(&phi_path, |tmp| {
-            let mut w = datasets::npy::NpyWriter::create(tmp, k, v)?;
-            self.phi_rows(&counts, &totals, |row| Ok(w.write_row(row)?))?;
-            w.finish()?;
-            Ok(())
-        })?;
-        self.write_doc_topic(&dir.join(DOC_TOPIC_FILE))
-    }
-
-    fn write_doc_topic(&self, path: &Path) -> Result<()> {
-        let h = self.config.hyper;
-        let (mut ids, mut topics, mut counts, mut theta) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut table = DocTopicTable::default();
         let mut nz = Vec::new();
         for (w, doc_ids) in self.workers.iter().zip(&self.doc_ids) {
             for (d, id) in doc_ids.iter().enumerate() {
                 w.doc_topics.nonzeros(d as u32, &mut nz);
-                nz.sort_unstable();
-                let denom = f64::from(w.tokens.doc_len(d as u32)) + h.kalpha();
-                for &(t, c) in &nz {
-                    ids.push(id.as_str());
-                    topics.push(t);
-                    counts.push(c);
-                    theta.push((f64::from(c) + h.alpha) / denom);
-                }
+                table.add(&h, id, w.tokens.doc_len(d as u32), &mut nz);
             }
         }
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("doc", DataType::Utf8, false),
-            Field::new("topic", DataType::UInt32, false),
-            Field::new("count", DataType::UInt32, false),
-            Field::new("theta", DataType::Float64, false),
-        ]));
-        write_parquet(path, schema, ids.len(), |a, b| {
-            vec![
-                Arc::new(StringArray::from(ids[a..b].to_vec())) as ArrayRef,
-                Arc::new(UInt32Array::from(topics[a..b].to_vec())),
-                Arc::new(UInt32Array::from(counts[a..b].to_vec())),
-                Arc::new(Float64Array::from(theta[a..b].to_vec())),
-            ]
-        })
+        table.write(&dir.join(DOC_TOPIC_FILE))
     }
 }

@@ -32,6 +32,7 @@
 
 pub mod alias;
 pub mod checkpoint;
+pub mod cluster;
 pub mod conditional;
 pub mod corpus;
 pub mod doc_topics;
@@ -49,6 +50,7 @@ pub mod stats;
 pub mod tokens;
 pub mod topics;
 pub mod train;
+pub mod view;
 
 pub use conditional::Hyper;
 pub use corpus::LoadedCorpus;

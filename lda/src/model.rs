@@ -6,7 +6,7 @@
 use ps_core::{Client, DType, Matrix, ModelSpec, PartitionerKind, PsError, Row, Storage, Vector};
 
 use crate::conditional::Hyper;
-use crate::error::Result;
+use crate::error::{LdaError, Result};
 
 /// Above this many topics, rows are stored and sent sparse (most n_wk are zero).
 pub const SPARSE_ROWS_ABOVE: u32 = 128;
@@ -63,21 +63,35 @@ impl PsModel {
         })
     }
 
-    /// Finishes a push that the client could not confirm by resending its token (the same
-    /// writer and sequence numbers, so applied pieces are not applied again): a shard that was
-    /// unreachable for a while costs time, never a count. A refusal, or a push still unconfirmed
-    /// after [`RESENDS`] resends, is the run's error.
-    async fn confirm(&self, mut outcome: ps_core::Result<()>) -> Result<()> {
-        for resend in 1..=RESENDS {
-            match outcome {
-                Err(PsError::PushUnconfirmed { token, cause }) => {
-                    tracing::warn!(resend, error = %cause, "resending an unconfirmed push");
-                    outcome = self.client.resend(*token).await;
-                }
-                other => return Ok(other?),
-            }
+    /// Opens the models `{prefix}nwk` and `{prefix}nk` that another process created, checking
+    /// their shape against `h`.
+    pub async fn open(client: &Client, h: &Hyper, prefix: &str) -> Result<Self> {
+        let nwk = client.matrix::<i32>(&format!("{prefix}nwk")).await?;
+        let nk = client.vector::<i64>(&format!("{prefix}nk")).await?;
+        if nwk.rows() != u64::from(h.vocab)
+            || nwk.cols() != h.topics
+            || nk.len() != u64::from(h.topics)
+        {
+            return Err(LdaError::InvalidConfig(format!(
+                "the model '{prefix}nwk' on the servers is {} × {} (n_k {}), not V = {} × K = {}",
+                nwk.rows(),
+                nwk.cols(),
+                nk.len(),
+                h.vocab,
+                h.topics
+            )));
         }
-        Ok(outcome?)
+        Ok(PsModel {
+            client: client.clone(),
+            nwk,
+            nk,
+            vocab: h.vocab,
+            topics: h.topics,
+        })
+    }
+
+    async fn confirm(&self, outcome: ps_core::Result<()>) -> Result<()> {
+        confirm_push(&self.client, outcome).await
     }
 
     /// Adds one block's count deltas to n_wk, exactly once.
@@ -126,6 +140,23 @@ impl PsModel {
         }
         Ok(())
     }
+}
+
+/// Finishes a push that the client could not confirm by resending its token (the same writer
+/// and sequence numbers, so applied pieces are not applied again): a shard that was unreachable
+/// for a while costs time, never a count. A refusal, or a push still unconfirmed after
+/// [`RESENDS`] resends, is the caller's error.
+pub async fn confirm_push(client: &Client, mut outcome: ps_core::Result<()>) -> Result<()> {
+    for resend in 1..=RESENDS {
+        match outcome {
+            Err(PsError::PushUnconfirmed { token, cause }) => {
+                tracing::warn!(resend, error = %cause, "resending an unconfirmed push");
+                outcome = client.resend(*token).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+    Ok(outcome?)
 }
 
 /// The non-zero (topic, count) pairs of a pulled row, without allocating.

@@ -2,7 +2,7 @@
 //! `topic_totals.json`, `hyperparameters.json` and `display.txt` (readable forms of stemmed
 //! terms) or `vocab.txt`.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::path::Path;
 
 use arrow_array::{Array, Int32Array, UInt32Array};
@@ -24,10 +24,7 @@ pub struct Topic {
     pub words: Vec<(String, f64)>,
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = fs::read_to_string(path).map_err(|e| LdaError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| LdaError::bad_file(path, e.to_string()))
-}
+use crate::export::read_json_file as read_json;
 
 /// The `top` most probable words of every topic of the model in `dir`, shown by their display
 /// forms (see [`read_shown_terms`]; `raw_terms` for the terms themselves).

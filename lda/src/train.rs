@@ -29,6 +29,7 @@ use crate::model::{PsModel, row_nonzeros};
 use crate::rng::{SamplerRng, stream};
 use crate::sampler::{Deltas, SamplerKind, Worker};
 use crate::tokens::TokenShard;
+use crate::view::ModelView;
 
 /// The order in which a thread samples the tokens of a vocabulary block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -65,6 +66,11 @@ pub struct TrainConfig {
     pub loglik: bool,
     /// Prefix of the ps-core model names.
     pub model_prefix: String,
+    /// Index of this trainer's first random stream: a cluster worker's threads take streams
+    /// apart from every other worker's.
+    pub stream_base: usize,
+    /// Open the models that a cluster driver created instead of creating them.
+    pub join_existing: bool,
 }
 
 impl TrainConfig {
@@ -80,6 +86,8 @@ impl TrainConfig {
             max_pushes_in_flight: 4,
             loglik: true,
             model_prefix: "lda.".into(),
+            stream_base: 0,
+            join_existing: false,
         }
     }
 
@@ -142,9 +150,9 @@ impl Trainer {
         corpus: LoadedCorpus,
         config: TrainConfig,
     ) -> Result<Self> {
-        let (topics, seed) = (config.hyper.topics, config.seed);
+        let (topics, seed, base) = (config.hyper.topics, config.seed, config.stream_base);
         Self::assemble(client, handle, corpus, config, 0, |s, tokens| {
-            let mut rng = stream(seed, s);
+            let mut rng = stream(seed, base + s);
             tokens.assign_uniform(topics, &mut rng);
             Ok(rng)
         })
@@ -186,8 +194,11 @@ impl Trainer {
             ));
             doc_ids.push(ids);
         }
-        let model =
-            handle.block_on(PsModel::create(client, &config.hyper, &config.model_prefix))?;
+        let model = if config.join_existing {
+            handle.block_on(PsModel::open(client, &config.hyper, &config.model_prefix))?
+        } else {
+            handle.block_on(PsModel::create(client, &config.hyper, &config.model_prefix))?
+        };
         let trainer = Trainer {
             config,
             model,
@@ -320,65 +331,48 @@ impl Trainer {
         Ok(stats)
     }
 
+    /// The model on ps-core as a read-only view.
+    pub fn view(&self) -> ModelView<'_> {
+        ModelView {
+            model: &self.model,
+            handle: &self.handle,
+            hyper: self.config.hyper,
+            terms: &self.terms,
+            display: &self.display,
+            word_counts: &self.word_counts,
+            tokens: self.tokens,
+        }
+    }
+
     /// log p(w, z) of the current state, from the model on ps-core and the workers' n_dk.
     pub fn loglik(&self) -> Result<f64> {
+        Ok(self.view().word_loglik()? + self.doc_loglik())
+    }
+
+    /// The document part of log p(w, z) over this trainer's documents.
+    pub fn doc_loglik(&self) -> f64 {
         let h = &self.config.hyper;
-        let totals = self.handle.block_on(self.model.pull_totals())?;
-        let lg_beta = crate::math::ln_gamma(h.beta);
-        let mut counts_ll = 0.0;
-        self.handle.block_on(self.model.scan_rows(|_, row| {
-            for (_, c) in row_nonzeros(row) {
-                counts_ll += crate::math::ln_gamma(f64::from(c) + h.beta) - lg_beta;
-            }
-            Ok(())
-        }))?;
-        let word_ll = loglik::word_part(h, &totals, std::iter::empty()) + counts_ll;
-        let doc_ll: f64 = self
-            .workers
+        self.workers
             .iter()
             .map(|w| loglik::doc_part(h, &w.tokens, &w.doc_topics))
-            .sum();
-        Ok(word_ll + doc_ll)
+            .sum()
     }
 
     /// Checks the model on ps-core against the corpus: Σ_k n_wk = count of w, n_k = Σ_w n_wk,
-    /// Σ_k n_k = N, no negative count.
+    /// Σ_k n_k = N, no negative count. Only meaningful when this trainer holds every token.
     pub fn check_invariants(&self) -> Result<()> {
-        let k = self.config.hyper.topics as usize;
-        let totals = self.handle.block_on(self.model.pull_totals())?;
-        let mut col_sums = vec![0i64; k];
-        let counts = &self.word_counts;
-        self.handle.block_on(self.model.scan_rows(|w, row| {
-            let mut sum = 0i64;
-            for (t, c) in row_nonzeros(row) {
-                if c < 0 {
-                    return Err(LdaError::Invariant(format!(
-                        "n_wk < 0 at word {w}, topic {t}: {c}"
-                    )));
-                }
-                sum += i64::from(c);
-                col_sums[t as usize] += i64::from(c);
+        self.view().check_invariants()
+    }
+
+    /// The non-zero n_dk of every document this trainer holds, with its id and length.
+    pub fn for_each_doc_topics(&self, mut f: impl FnMut(&str, u32, &mut Vec<(u32, u32)>)) {
+        let mut nz = Vec::new();
+        for (w, doc_ids) in self.workers.iter().zip(&self.doc_ids) {
+            for (d, id) in doc_ids.iter().enumerate() {
+                w.doc_topics.nonzeros(d as u32, &mut nz);
+                f(id, w.tokens.doc_len(d as u32), &mut nz);
             }
-            let expected = counts.get(w as usize).copied().unwrap_or(0) as i64;
-            if sum != expected {
-                return Err(LdaError::Invariant(format!(
-                    "word {w}: Σ_k n_wk = {sum}, but it occurs {expected} times"
-                )));
-            }
-            Ok(())
-        }))?;
-        if totals != col_sums {
-            return Err(LdaError::Invariant(format!(
-                "n_k = {totals:?} but Σ_w n_wk = {col_sums:?}"
-            )));
         }
-        if totals.iter().any(|&c| c < 0) || totals.iter().sum::<i64>() != self.tokens as i64 {
-            return Err(LdaError::Invariant(format!(
-                "n_k = {totals:?} does not sum to {} tokens",
-                self.tokens
-            )));
-        }
-        Ok(())
     }
 }
 

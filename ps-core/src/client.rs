@@ -37,6 +37,10 @@ pub struct ClientConfig {
     pub backoff_max: Duration,
     /// Requests are split so that each stays under this encoded size.
     pub max_message_bytes: usize,
+    /// TLS for gRPC channels (the master and every shard): `None` dials plain-text `http`, a
+    /// [`TlsClient`](crate::grpc::TlsClient) dials `https` and verifies servers against its CA.
+    /// Ignored by in-process transports.
+    pub tls: Option<crate::grpc::TlsClient>,
 }
 
 impl Default for ClientConfig {
@@ -48,6 +52,7 @@ impl Default for ClientConfig {
             backoff_initial: Duration::from_millis(10),
             backoff_max: Duration::from_secs(2),
             max_message_bytes: 4 << 20,
+            tls: None,
         }
     }
 }

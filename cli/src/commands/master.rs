@@ -1,39 +1,35 @@
 //! `glint-lda master`: the registry of a parameter-server cluster. Prints `listening on ADDR` on
-//! stdout once it accepts connections and serves until SIGINT or SIGTERM.
+//! stdout once it accepts connections and serves until SIGINT or SIGTERM. Bound beyond
+//! loopback it refuses to start without a token or client certificates (see `security`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use ps_core::grpc::ServeOptions;
 use ps_core::master::Master;
 
-use super::server::{read_token, runtime, shutdown_signal};
+use super::security::ServerSecurity;
+use super::server::{runtime, shutdown_signal};
 
 #[derive(Args, Debug)]
 pub struct MasterArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:7070")]
     pub bind: String,
-    /// File holding the shared-secret token that every call must present.
-    #[arg(long)]
-    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub security: ServerSecurity,
 }
 
 pub fn run(args: MasterArgs) -> anyhow::Result<ExitCode> {
-    let token = read_token(args.token_file.as_deref())?;
+    let options = args.security.serve_options()?;
     runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(&args.bind)
             .await
             .with_context(|| format!("binding the master to {}", args.bind))?;
         let addr = listener.local_addr().context("reading the bound address")?;
+        args.security.check_exposure(addr, &options)?;
         println!("listening on {addr}");
-        let options = ServeOptions {
-            token,
-            ..ServeOptions::default()
-        };
         ps_core::grpc::serve_master_with(
             listener,
             Arc::new(Master::new()),

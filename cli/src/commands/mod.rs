@@ -5,11 +5,13 @@ pub mod infer;
 pub mod ingest;
 pub mod master;
 pub mod report;
+pub mod security;
 pub mod server;
 pub mod server_config;
 pub mod synth;
 pub mod topics;
 pub mod train;
+pub mod worker;
 
 /// The thread count to use: the option's value, else the available cores.
 pub fn default_threads(given: Option<usize>) -> usize {

@@ -1,8 +1,10 @@
 //! `glint-lda server`: one parameter-server shard. It binds its listener, starts serving, registers
 //! its address with the master (which answers with its shard index), prints
-//! `listening on ADDR as shard N` on stdout, and serves until SIGINT or SIGTERM.
+//! `listening on ADDR as shard N` on stdout, and serves until SIGINT or SIGTERM. Bound beyond
+//! loopback it refuses to start without a token or client certificates (see `security`); with
+//! `--tls-ca` it registers with a TLS master.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +16,11 @@ use ps_core::master::{MasterRequest, MasterResponse};
 use ps_core::transport::Coordinator;
 use ps_core::{AggregatorRegistry, ClientConfig, Limits, Shard, ShardConfig};
 
+use super::security::{ClientSecurity, ServerSecurity};
 use super::server_config::ServerSettings;
+
+// Kept here for the commands that read a token through this path (`train`, `worker`).
+pub(crate) use super::security::read_token;
 
 #[derive(Args, Debug)]
 pub struct ServerArgs {
@@ -27,10 +33,11 @@ pub struct ServerArgs {
     /// Address clients use to reach this server; defaults to the bound address.
     #[arg(long)]
     pub advertise: Option<String>,
-    /// File holding the shared-secret token that every call must present (and that this server
-    /// presents to the master).
-    #[arg(long)]
-    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub security: ServerSecurity,
+    /// How this server reaches the master to register (TLS when the master serves TLS).
+    #[command(flatten)]
+    pub master_security: ClientSecurity,
     /// Directory for snapshots; without it, save and load requests are refused.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -66,7 +73,12 @@ pub struct ServerArgs {
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
-    let token = read_token(args.token_file.as_deref())?;
+    let options = args.security.serve_options()?;
+    // Read before binding: a bad certificate file fails before anything is served.
+    let register_config = args.master_security.client_config(ClientConfig {
+        timeout: Duration::from_secs(5),
+        ..ClientConfig::default()
+    })?;
     if let Some(dir) = &args.data_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the data directory {}", dir.display()))?;
@@ -84,20 +96,25 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
         max_message_mb: args.max_message_mb,
     };
     let (limits, max_message_mb) = flags.resolve(&file)?;
-    runtime()?.block_on(serve(args, token, limits, max_message_mb))?;
+    let options = ServeOptions {
+        max_message_bytes: max_message_mb << 20,
+        ..options
+    };
+    runtime()?.block_on(serve(args, options, register_config, limits))?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(
     args: ServerArgs,
-    token: Option<String>,
+    options: ServeOptions,
+    register_config: ClientConfig,
     limits: Limits,
-    max_message_mb: usize,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
         .with_context(|| format!("binding the server to {}", args.bind))?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    args.security.check_exposure(addr, &options)?;
     let advertise = match args.advertise {
         Some(a) => a,
         None if addr.ip().is_unspecified() => {
@@ -110,10 +127,7 @@ async fn serve(
         limits,
     };
     let shard = Arc::new(Shard::new(config, AggregatorRegistry::default()));
-    let options = ServeOptions {
-        token: token.clone(),
-        max_message_bytes: max_message_mb << 20,
-    };
+    let token = options.token.clone();
     let serving = tokio::spawn(ps_core::grpc::serve_shard_with(
         listener,
         shard.clone(),
@@ -122,7 +136,14 @@ async fn serve(
     ));
 
     let deadline = Duration::from_secs(args.register_timeout_secs);
-    let index = register(&args.master, token.as_deref(), &advertise, deadline).await?;
+    let index = register(
+        &args.master,
+        token.as_deref(),
+        &register_config,
+        &advertise,
+        deadline,
+    )
+    .await?;
     // Snapshots record the index, and a load of another shard's snapshot is refused.
     shard.assign_index(index);
     println!("listening on {addr} as shard {index}");
@@ -140,14 +161,11 @@ async fn serve(
 async fn register(
     master: &str,
     token: Option<&str>,
+    config: &ClientConfig,
     addr: &str,
     patience: Duration,
 ) -> anyhow::Result<u32> {
-    let config = ClientConfig {
-        timeout: Duration::from_secs(5),
-        ..ClientConfig::default()
-    };
-    let coordinator = GrpcCoordinator::new(master, token, &config)
+    let coordinator = GrpcCoordinator::new(master, token, config)
         .with_context(|| format!("connecting to the master at {master}"))?;
     let start = Instant::now();
     loop {
@@ -170,18 +188,6 @@ async fn register(
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
-}
-
-/// The shared-secret token in `path`, without surrounding whitespace.
-pub(crate) fn read_token(path: Option<&Path>) -> anyhow::Result<Option<String>> {
-    let Some(path) = path else { return Ok(None) };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the token file {}", path.display()))?;
-    let token = text.trim();
-    if token.is_empty() {
-        bail!("the token file {} is empty", path.display());
-    }
-    Ok(Some(token.to_string()))
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

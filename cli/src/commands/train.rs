@@ -15,6 +15,10 @@ use lda::{Hyper, IterationStats, LoadedCorpus, TrainConfig, Trainer};
 use ps_core::{ClientConfig, ClusterConfig, EmbeddedCluster};
 use serde::Serialize;
 
+mod driver;
+
+use driver::run_driver;
+
 pub const METRICS_FILE: &str = "metrics.jsonl";
 
 #[derive(Args, Debug)]
@@ -51,10 +55,12 @@ pub struct TrainArgs {
     /// Model directory to write.
     #[arg(long)]
     pub out: PathBuf,
-    /// Write a checkpoint every N iterations (0: no checkpoints).
+    /// Write a checkpoint every N iterations (0: no checkpoints). With --workers, each worker
+    /// checkpoints its own part into its --state-dir.
     #[arg(long, default_value_t = 0)]
     pub checkpoint_every: u32,
-    /// Continue from the checkpoint in the model directory.
+    /// Continue from the checkpoint in the model directory (with --workers: follow the run the
+    /// driver recorded there, or restart it from its last checkpoint).
     #[arg(long)]
     pub resume: bool,
     /// In-process parameter-server shards [default: threads].
@@ -76,9 +82,34 @@ pub struct TrainArgs {
     /// With --master: file holding the cluster's shared-secret token.
     #[arg(long, requires = "master")]
     pub token_file: Option<PathBuf>,
+    /// With --master: how to reach TLS servers.
+    #[command(flatten)]
+    pub tls: super::security::ClientSecurity,
     /// With --master: wait until this many servers have registered.
     #[arg(long, default_value_t = 1, requires = "master")]
     pub servers: usize,
+    /// With --master: drive this many `glint-lda worker` processes instead of sampling here
+    /// (each samples its part of the corpus; this process coordinates, evaluates and exports).
+    #[arg(long, requires = "master")]
+    pub workers: Option<u32>,
+    /// With --workers: the job's name, which the workers are given as `--job`.
+    #[arg(long, default_value = "lda", requires = "workers")]
+    pub job: String,
+    /// With --workers: iterations a worker may run ahead of the slowest (0: a barrier at every
+    /// iteration, the schedule of an embedded run).
+    #[arg(long, default_value_t = 0, requires = "workers")]
+    pub staleness: u32,
+    /// With --workers: seconds to wait for workers that do not move (joining included).
+    #[arg(long, default_value_t = 600, requires = "workers")]
+    pub stall_secs: u64,
+    /// With --workers: seconds without a worker's heartbeat before it is taken as lost.
+    #[arg(long, default_value_t = 15, requires = "workers")]
+    pub heartbeat_timeout_secs: u64,
+    /// With --workers: how many times a lost worker or server may roll the run back to its last
+    /// checkpoint (workers checkpoint every --checkpoint-every iterations into their
+    /// --state-dir) before the run fails.
+    #[arg(long, default_value_t = 3, requires = "workers")]
+    pub max_recoveries: u32,
     /// Test corpus: log its held-out perplexity (document completion) to metrics.jsonl.
     #[arg(long)]
     pub test: Option<PathBuf>,
@@ -135,6 +166,24 @@ struct MetricsLine {
 }
 
 impl MetricsLine {
+    fn from_driver(
+        s: &lda::cluster::DriverIteration,
+        train_seconds: f64,
+        heldout: Option<f64>,
+        tokens: u64,
+    ) -> Self {
+        MetricsLine {
+            iteration: s.iteration,
+            loglik: s.loglik,
+            joint_perplexity: s.loglik.map(|ll| lda::loglik::joint_perplexity(ll, tokens)),
+            heldout_perplexity: heldout,
+            tokens_per_s: s.tokens_per_s,
+            seconds: s.seconds,
+            train_seconds,
+            ps_wait_seconds: 0.0,
+        }
+    }
+
     fn new(s: &IterationStats, train_seconds: f64, heldout: Option<f64>) -> Self {
         MetricsLine {
             iteration: s.iteration,
@@ -157,14 +206,18 @@ struct HeldOut {
 }
 
 impl HeldOut {
-    fn open(args: &TrainArgs, trainer: &Trainer, threads: usize) -> anyhow::Result<Option<Self>> {
+    fn open(
+        args: &TrainArgs,
+        view: lda::view::ModelView<'_>,
+        threads: usize,
+    ) -> anyhow::Result<Option<Self>> {
         let Some(dir) = &args.test else {
             return Ok(None);
         };
         if args.eval_every == 0 || args.eval_sweeps < 2 {
             bail!("--eval-every must be positive and --eval-sweeps at least 2");
         }
-        let vocab = trainer.vocabulary();
+        let vocab = view.vocabulary();
         let index = vocab
             .iter()
             .enumerate()
@@ -190,16 +243,16 @@ impl HeldOut {
         Ok(Some(HeldOut {
             docs,
             opts,
-            alpha: trainer.config().hyper.alpha,
+            alpha: view.hyper.alpha,
         }))
     }
 
-    fn score(&self, trainer: &Trainer) -> anyhow::Result<f64> {
-        let k = trainer.config().hyper.topics as usize;
+    fn score(&self, view: lda::view::ModelView<'_>) -> anyhow::Result<f64> {
+        let k = view.hyper.topics as usize;
         let model = evaluation::TopicModel::new(
             k,
-            trainer.phi()?,
-            trainer.vocabulary(),
+            view.phi()?,
+            view.vocabulary(),
             Some(vec![self.alpha; k]),
         )?;
         Ok(evaluation::held_out_perplexity(&model, &self.docs, &self.opts)?.perplexity)
@@ -229,34 +282,23 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     if args.topics < 2 {
         bail!("--topics must be at least 2, got {}", args.topics);
     }
+    if let Some(workers) = args.workers {
+        return run_driver(&args, workers);
+    }
     let threads = super::default_threads(args.threads);
-    let alpha = args.alpha.unwrap_or(50.0 / f64::from(args.topics));
     let started = Instant::now();
 
     let corpus = LoadedCorpus::open(&args.corpus, threads)
         .with_context(|| format!("loading the corpus {}", args.corpus.display()))?;
-    let hyper = Hyper {
-        topics: args.topics,
-        vocab: corpus.vocab,
-        alpha,
-        beta: args.beta,
-    };
-    let mut config = TrainConfig::new(hyper);
-    config.sampler = args.sampler.resolve(args.topics);
-    config.mh_cycles = args.mh_steps;
-    config.threads = threads;
-    config.seed = args.seed;
-    config.block_tokens = args.block_tokens;
-    config.loglik = !args.no_loglik;
-    config.order = match args.order {
-        OrderArg::Doc => lda::SampleOrder::Doc,
-        OrderArg::Word => lda::SampleOrder::Word,
-    };
-    config.validate()?;
+    let mut config = train_config(&args, corpus.vocab, threads)?;
     let (docs, tokens) = (corpus.num_docs(), corpus.tokens);
     eprintln!(
         "corpus: {docs} documents, {tokens} tokens, {} words; K = {}, alpha = {alpha}, beta = {}, {threads} threads, {:?} sampler",
-        corpus.vocab, args.topics, args.beta, config.sampler
+        corpus.vocab,
+        args.topics,
+        args.beta,
+        config.sampler,
+        alpha = config.hyper.alpha
     );
 
     // A small runtime for ps-core's async calls; sampling runs on the trainer's own threads.
@@ -268,19 +310,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     // Embedded shards by default; with --master, remote servers under names unique to this run.
     let (client, _cluster) = match &args.master {
         Some(addr) => {
-            let token = super::server::read_token(args.token_file.as_deref())?;
-            let client = rt
-                .block_on(ps_core::grpc::connect(
-                    addr,
-                    token.as_deref(),
-                    ClientConfig::default(),
-                    args.servers,
-                ))
-                .with_context(|| format!("connecting to the master at {addr}"))?;
-            let stamp = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis());
-            config.model_prefix = format!("lda-{}-{stamp}.", std::process::id());
+            let client = connect_master(&args, addr, &rt)?;
+            config.model_prefix = run_prefix("lda");
             (client, None)
         }
         None => {
@@ -316,7 +347,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         "worker memory"
     );
 
-    let heldout = HeldOut::open(&args, &trainer, threads)?;
+    let heldout = HeldOut::open(&args, trainer.view(), threads)?;
     let mut metrics = OpenOptions::new()
         .create(true)
         .append(true)
@@ -337,7 +368,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         train_seconds += stats.seconds;
         let due = stats.iteration % args.eval_every == 0 || stats.iteration == args.iterations;
         let held = match &heldout {
-            Some(h) if due => Some(h.score(&trainer)?),
+            Some(h) if due => Some(h.score(trainer.view())?),
             _ => None,
         };
         if let Some(p) = held {
@@ -386,6 +417,54 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The sampler settings from the arguments, for a vocabulary of `vocab` words.
+fn train_config(args: &TrainArgs, vocab: u32, threads: usize) -> anyhow::Result<TrainConfig> {
+    let hyper = Hyper {
+        topics: args.topics,
+        vocab,
+        alpha: args.alpha.unwrap_or(50.0 / f64::from(args.topics)),
+        beta: args.beta,
+    };
+    let mut config = TrainConfig::new(hyper);
+    config.sampler = args.sampler.resolve(args.topics);
+    config.mh_cycles = args.mh_steps;
+    config.threads = threads;
+    config.seed = args.seed;
+    config.block_tokens = args.block_tokens;
+    config.loglik = !args.no_loglik;
+    config.order = match args.order {
+        OrderArg::Doc => lda::SampleOrder::Doc,
+        OrderArg::Word => lda::SampleOrder::Word,
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// A client of the cluster at `addr`, once `--servers` servers have registered.
+fn connect_master(
+    args: &TrainArgs,
+    addr: &str,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<ps_core::Client> {
+    let token = super::server::read_token(args.token_file.as_deref())?;
+    let config = args.tls.client_config(ClientConfig::default())?;
+    rt.block_on(ps_core::grpc::connect(
+        addr,
+        token.as_deref(),
+        config,
+        args.servers,
+    ))
+    .with_context(|| format!("connecting to the master at {addr}"))
+}
+
+/// Model names unique to this run on shared servers.
+fn run_prefix(what: &str) -> String {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!("{what}-{}-{stamp}.", std::process::id())
 }
 
 /// Records in the model directory which corpus it was trained on and with which analyzer, so

@@ -2,7 +2,11 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::path::Path;
 use std::process::{Command, Output};
+
+use datasets::synthetic::{DocLength, SyntheticSpec, generate};
+use datasets::{Corpus, CorpusWriter, ManifestExtras, WriterOptions};
 
 /// Runs `glint-lda` with `args`.
 pub fn glint(args: &[&str]) -> Output {
@@ -33,4 +37,31 @@ pub fn warc_record(kind: &str, extra: &str, block: &[u8]) -> Vec<u8> {
     r.extend_from_slice(block);
     r.extend_from_slice(b"\r\n\r\n");
     r
+}
+
+/// A synthetic corpus (with its true φ) split into `train` (first 90%) and `test`.
+pub fn split_corpus(root: &Path) {
+    let all = root.join("all");
+    let spec = SyntheticSpec {
+        documents: 400,
+        vocabulary: 300,
+        topics: 5,
+        mean_doc_len: 60.0,
+        doc_length: DocLength::Poisson,
+        alpha: 0.2,
+        beta: 0.05,
+        seed: 11,
+        write_theta: false,
+    };
+    generate(&spec, &all).unwrap();
+    let corpus = Corpus::open(&all).unwrap();
+    let vocab = corpus.vocabulary().unwrap();
+    let docs: Vec<_> = corpus.documents().unwrap().map(|d| d.unwrap()).collect();
+    for (name, range) in [("train", 0..360), ("test", 360..400)] {
+        let mut w = CorpusWriter::create(&root.join(name), WriterOptions::default()).unwrap();
+        for d in &docs[range] {
+            w.write_document(&d.id, &d.tokens).unwrap();
+        }
+        w.finish(&vocab, ManifestExtras::default()).unwrap();
+    }
 }

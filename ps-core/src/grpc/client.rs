@@ -23,7 +23,7 @@ use super::pb::master_client::MasterClient;
 use super::pb::shard_client::ShardClient;
 use super::server::{
     CONNECTION_WINDOW, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, MASTER_MIN_MESSAGE_BYTES,
-    STREAM_WINDOW,
+    STREAM_WINDOW, TLS_HANDSHAKE_TIMEOUT,
 };
 use super::status::error_from_status;
 use crate::client::{Client, ClientConfig};
@@ -40,21 +40,19 @@ fn client_limit(config: &ClientConfig) -> usize {
     config.max_message_bytes.saturating_mul(2).max(1 << 20)
 }
 
-/// A channel to `addr` that connects on first use and reconnects after failures.
+/// A channel to `addr` that connects on first use and reconnects after failures; over TLS when
+/// `config.tls` is set.
 fn channel(addr: &str, config: &ClientConfig) -> Result<Channel> {
     if tokio::runtime::Handle::try_current().is_err() {
         return Err(PsError::InvalidRequest(
             "gRPC channels must be created inside a tokio runtime".to_string(),
         ));
     }
-    let uri = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    let endpoint = Endpoint::from_shared(uri)
+    let uri = uri(addr, config.tls.is_some())?;
+    let connect_timeout = config.timeout.min(Duration::from_secs(10));
+    let mut endpoint = Endpoint::from_shared(uri)
         .map_err(|e| PsError::InvalidRequest(format!("bad address '{addr}': {e}")))?
-        .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+        .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
@@ -62,7 +60,37 @@ fn channel(addr: &str, config: &ClientConfig) -> Result<Channel> {
         .keep_alive_timeout(KEEPALIVE_TIMEOUT)
         // Idle channels too: a worker between iterations finds a dead server before its next call.
         .keep_alive_while_idle(true);
+    if let Some(tls) = &config.tls {
+        // `connect_timeout` covers only TCP; a server that never answers the handshake must
+        // not hold the call until its deadline either.
+        let tls = tls
+            .to_tonic()
+            .timeout(connect_timeout.min(TLS_HANDSHAKE_TIMEOUT));
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| PsError::InvalidRequest(format!("TLS for '{addr}': {e}")))?;
+    }
     Ok(endpoint.connect_lazy())
+}
+
+/// The URI of `addr`: a bare `HOST:PORT` gets `https://` with TLS and `http://` without; an
+/// explicit scheme must agree with whether TLS is configured, so that a cluster set up for TLS
+/// is never dialled in plain text by mistake.
+fn uri(addr: &str, tls: bool) -> Result<String> {
+    match (addr.split_once("://"), tls) {
+        (None, false) => Ok(format!("http://{addr}")),
+        (None, true) => Ok(format!("https://{addr}")),
+        (Some(("http", _)), false) | (Some(("https", _)), true) => Ok(addr.to_string()),
+        (Some(("https", _)), false) => Err(PsError::InvalidRequest(format!(
+            "address '{addr}' is https but no TLS CA is configured to verify it"
+        ))),
+        (Some(("http", _)), true) => Err(PsError::InvalidRequest(format!(
+            "address '{addr}' is plain-text http but TLS is configured; give HOST:PORT or https://"
+        ))),
+        (Some((scheme, _)), _) => Err(PsError::InvalidRequest(format!(
+            "address '{addr}': unknown scheme '{scheme}' (use HOST:PORT)"
+        ))),
+    }
 }
 
 /// `message` with `timeout` as its deadline, sent to the server in the `grpc-timeout` header.

@@ -8,7 +8,10 @@
 //! - [`client`] implements [`Transport`](crate::transport::Transport) and
 //!   [`Coordinator`](crate::transport::Coordinator) over lazily connected channels, and
 //!   [`connect`] builds a [`Client`](crate::Client) from a master's address;
-//! - [`auth`] checks an optional shared-secret token on every call.
+//! - [`auth`] checks an optional shared-secret token on every call;
+//! - [`tls`] configures TLS: a server's identity and optional client CA ([`TlsServer`] in
+//!   [`ServeOptions::tls`]), a client's CA, optional identity and name override ([`TlsClient`] in
+//!   [`ClientConfig::tls`](crate::ClientConfig::tls)).
 //!
 //! ```
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
@@ -44,6 +47,7 @@ pub mod encode;
 mod order;
 mod server;
 pub mod status;
+mod tls;
 
 /// The messages and services generated from `proto/ps.proto`.
 #[allow(
@@ -60,6 +64,7 @@ pub mod pb {
 pub use auth::{AttachToken, CheckToken};
 pub use client::{GrpcCoordinator, GrpcTransport, connect};
 pub use server::{ServeOptions, serve_master, serve_master_with, serve_shard, serve_shard_with};
+pub use tls::{TlsClient, TlsIdentity, TlsServer};
 
 /// Default largest gRPC message a server accepts or sends (requests above it fail with
 /// [`PsError::RequestTooLarge`](crate::PsError::RequestTooLarge)).

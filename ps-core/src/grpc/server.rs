@@ -29,12 +29,13 @@ use super::pb;
 use super::pb::master_server::{Master as MasterRpc, MasterServer};
 use super::pb::shard_server::{Shard as ShardRpc, ShardServer};
 use super::status::error_to_status;
+use super::tls::TlsServer;
 use crate::error::{PsError, Result};
 use crate::master::{MAX_ENTRY_VALUE_BYTES, Master, MasterRequest, MasterResponse};
 use crate::message::{Request, Response};
 use crate::shard::Shard;
 
-/// How a server runs: its token and its message size limit.
+/// How a server runs: its token, its TLS and its message size limit.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// Shared secret every call must present; `None` accepts every caller.
@@ -42,6 +43,9 @@ pub struct ServeOptions {
     /// Largest message received or sent; larger requests fail with `RequestTooLarge`. A master
     /// allows at least [`MASTER_MIN_MESSAGE_BYTES`], so that its largest entry always fits.
     pub max_message_bytes: usize,
+    /// TLS identity and optional client CA; `None` serves plain-text HTTP/2. With TLS the
+    /// server accepts only TLS connections.
+    pub tls: Option<TlsServer>,
 }
 
 impl Default for ServeOptions {
@@ -49,6 +53,7 @@ impl Default for ServeOptions {
         ServeOptions {
             token: None,
             max_message_bytes: super::DEFAULT_MAX_MESSAGE_BYTES,
+            tls: None,
         }
     }
 }
@@ -102,8 +107,8 @@ pub async fn serve_shard_with(
     let addr = listener
         .local_addr()
         .map_err(|e| PsError::Server(e.to_string()))?;
-    tracing::info!(%addr, limit, "shard serving");
-    builder()
+    tracing::info!(%addr, limit, tls = tls_mode(&options.tls), "shard serving");
+    builder(options.tls.as_ref())?
         .add_service(service)
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await
@@ -143,8 +148,8 @@ pub async fn serve_master_with(
     let addr = listener
         .local_addr()
         .map_err(|e| PsError::Server(e.to_string()))?;
-    tracing::info!(%addr, limit, "master serving");
-    builder()
+    tracing::info!(%addr, limit, tls = tls_mode(&options.tls), "master serving");
+    builder(options.tls.as_ref())?
         .add_service(service)
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await
@@ -154,12 +159,30 @@ pub async fn serve_master_with(
 /// The server with its windows and keepalive. A client's `grpc-timeout` deadline is honoured by
 /// tonic itself: a call still waiting for the blocking pool when it passes is dropped (a push
 /// already running completes, and its retry is answered from the exactly-once window).
-fn builder() -> tonic::transport::Server {
-    tonic::transport::Server::builder()
+fn builder(tls: Option<&TlsServer>) -> Result<tonic::transport::Server> {
+    let server = tonic::transport::Server::builder()
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
-        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
+    match tls {
+        // A peer that opens a connection and never finishes its handshake is dropped.
+        Some(tls) => server
+            .tls_config(tls.to_tonic().timeout(TLS_HANDSHAKE_TIMEOUT))
+            .map_err(|e| PsError::InvalidRequest(format!("TLS server configuration: {e}"))),
+        None => Ok(server),
+    }
+}
+
+/// Longest a TLS handshake may take, on both ends.
+pub(crate) const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn tls_mode(tls: &Option<TlsServer>) -> &'static str {
+    match tls {
+        Some(t) if t.requires_client_certs() => "mutual",
+        Some(_) => "server",
+        None => "off",
+    }
 }
 
 fn incoming(listener: TcpListener) -> TcpIncoming {

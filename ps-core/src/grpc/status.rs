@@ -161,6 +161,9 @@ pub fn error_from_status(status: &Status) -> PsError {
     {
         return e;
     }
+    if let Some(e) = tls_failure(status) {
+        return e;
+    }
     let message = status.message().to_string();
     match status.code() {
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
@@ -175,6 +178,61 @@ pub fn error_from_status(status: &Status) -> PsError {
         // itself failed, possibly after the request was applied, so not a refusal.
         _ => PsError::Server(format!("{:?}: {message}", status.code())),
     }
+}
+
+/// A failed TLS handshake, which no retry mends: the peer's certificate was not trusted, ours
+/// was refused, or one side does not speak TLS. Tonic reports these as `Unavailable`, `Unknown`
+/// (the cause only in the source chain) or `Internal`, so they are recognised by the wording of
+/// rustls and h2 and reported as `Unauthenticated`, with the whole cause. A handshake timeout
+/// stays transient.
+fn tls_failure(status: &Status) -> Option<PsError> {
+    if !matches!(
+        status.code(),
+        Code::Unavailable | Code::Unknown | Code::Internal
+    ) {
+        return None;
+    }
+    let cause = source_chain(status);
+    // A plain-text client reads a TLS server's alert record as an HTTP/2 frame header, whose
+    // length is then far above any frame size an HTTP/2 server may send.
+    if cause.contains("frame with invalid size") {
+        return Some(PsError::Unauthenticated(format!(
+            "the server does not speak plain-text HTTP/2 ({cause}); if it serves TLS, \
+             configure its CA on this client"
+        )));
+    }
+    let hint = if cause.contains("received corrupt message") {
+        " (is the server serving plain text? then drop the TLS options or enable TLS on it)"
+    } else if cause.contains("received fatal alert: CertificateRequired") {
+        " (the server requires a client certificate)"
+    } else if cause.contains("received fatal alert")
+        || cause.contains("invalid peer certificate")
+        || cause.contains("HTTP/2 was not negotiated")
+        || cause.contains("peer is incompatible")
+        || cause.contains("peer misbehaved")
+    {
+        ""
+    } else {
+        return None;
+    };
+    Some(PsError::Unauthenticated(format!(
+        "TLS handshake failed: {cause}{hint}"
+    )))
+}
+
+/// The status message followed by every distinct, informative message of its source chain.
+fn source_chain(status: &Status) -> String {
+    let mut text = status.message().to_string();
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        let message = e.to_string();
+        if message != "transport error" && !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = e.source();
+    }
+    text
 }
 
 /// Reads tonic's "message length too large: found N bytes, the limit is: L bytes".
@@ -255,6 +313,16 @@ mod tests {
             }
         );
         assert!(error_from_status(&Status::unavailable("refused")).is_retryable());
+        // Handshake failures are final; a handshake that timed out may succeed later.
+        for final_failure in [
+            Status::unavailable("invalid peer certificate: UnknownIssuer"),
+            Status::unknown("received fatal alert: CertificateRequired"),
+            Status::internal("h2 protocol error: frame with invalid size"),
+        ] {
+            let e = error_from_status(&final_failure);
+            assert!(matches!(e, PsError::Unauthenticated(_)), "{e}");
+        }
+        assert!(error_from_status(&Status::unavailable("TLS handshake timeout.")).is_retryable());
         assert!(!error_from_status(&Status::internal("decode")).is_retryable());
     }
 }
