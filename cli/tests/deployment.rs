@@ -3,12 +3,15 @@
 //! Every Kubernetes manifest under `deploy/k8s` is parsed (all documents of every file) and the
 //! references between them are checked: Service selectors and ports against pod templates,
 //! volume mounts against volumes, Secret and PVC names against the objects defined, the
-//! StatefulSet's headless Service, the Indexed Job's counts, the addresses and paths passed to
-//! `glint-lda`, and every `glint-lda <role> --flag` against `glint-lda <role> --help` of the binary
-//! built here, so that the manifests cannot drift from the CLI. The Slurm script is checked with
-//! `bash -n` and its `glint-lda` flags the same way. The checker is a plain function; the unit
-//! tests at the end break a small valid fixture one reference at a time and require each break
-//! to be reported.
+//! StatefulSet's headless Service, the Indexed Job's counts and retry settings, the addresses and
+//! paths passed to `glint-lda` (data that must outlive a pod on a PersistentVolumeClaim, a claim
+//! mounted by several pods at once ReadWriteMany), TLS on every role or none, a retried driver
+//! resuming its run, and every `glint-lda <role> --flag` (also inside a container's `sh -c`
+//! script, and commented-out ones) against `glint-lda <role> --help` of the binary built here,
+//! so that the manifests cannot drift from the CLI. The Slurm script is checked with `bash -n`
+//! and its `glint-lda` flags the same way. The checker is a plain function; the unit tests at the
+//! end break a small valid fixture one reference at a time and require each break to be
+//! reported.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -24,17 +27,22 @@ const BIN: &str = env!("CARGO_BIN_EXE_glint-lda");
 const ROLES: [&str; 4] = ["master", "server", "worker", "train"];
 const NAME_LABEL: &str = "app.kubernetes.io/name";
 const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
-/// Flags whose value is a path in the container, and whether the role writes there.
-const PATH_FLAGS: [(&str, bool); 9] = [
-    ("--token-file", false),
-    ("--tls-cert", false),
-    ("--tls-key", false),
-    ("--tls-ca", false),
-    ("--config", false),
-    ("--corpus", false),
-    ("--test", false),
-    ("--out", true),
-    ("--data-dir", true),
+/// Flags whose value is a path in the container: whether the role writes there, and whether what
+/// it writes must outlive the pod (a checkpoint, a snapshot, a registry, a model).
+const PATH_FLAGS: [(&str, bool, bool); 13] = [
+    ("--token-file", false, false),
+    ("--tls-cert", false, false),
+    ("--tls-key", false, false),
+    ("--tls-ca", false, false),
+    ("--tls-client-ca", false, false),
+    ("--tls-client-cert", false, false),
+    ("--tls-client-key", false, false),
+    ("--config", false, false),
+    ("--corpus", false, false),
+    ("--test", false, false),
+    ("--out", true, true),
+    ("--data-dir", true, true),
+    ("--state-dir", true, true),
 ];
 
 /// `glint-lda <role> --help`, or why it failed.
@@ -104,6 +112,7 @@ enum Source {
         whole: bool,
     },
     Claim {
+        name: String,
         read_only: bool,
     },
     Other,
@@ -111,6 +120,7 @@ enum Source {
 
 struct Container {
     origin: String,
+    name: String,
     image: String,
     command: Option<Vec<String>>,
     args: Vec<String>,
@@ -193,6 +203,8 @@ struct Invocation {
     indexed_completions: Option<i64>,
     /// Pods of its workload (replicas of a Deployment or StatefulSet, completions of a Job).
     pods: i64,
+    /// Why its pods are started again after a failure, if they are.
+    retried: Option<String>,
 }
 
 impl Invocation {
@@ -203,6 +215,10 @@ impl Invocation {
             .and_then(|(_, v)| v.as_deref())
     }
 }
+
+/// A pod template mounting a PersistentVolumeClaim: its origin, its pods at once, and whether
+/// they only read the claim.
+type ClaimUser = (String, i64, bool);
 
 /// `--flag value` and `--flag=value` pairs of an argument list.
 fn parse_flags(args: &[String]) -> Vec<(String, Option<String>)> {
@@ -294,6 +310,243 @@ fn is_glint_image(image: &str) -> bool {
 fn is_glint_program(word: &str) -> bool {
     let word = word.trim_matches(|c| c == '"' || c == '\'');
     word == "$GLINT" || word == "${GLINT}" || word.rsplit('/').next() == Some("glint-lda")
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small reader of shell scripts, for a container's `sh -c` script
+
+/// The simple commands of a script, each as its words with the quotes removed; `$VAR`, `$(...)`
+/// and `${...}` stay as written, comments and redirections (with their targets) are dropped.
+/// Enough for the scripts of these manifests, not a shell.
+fn shell_commands(script: &str) -> Vec<Vec<String>> {
+    /// Appends `$(...)` or `${...}` starting at `chars[i]` (the `$`) to `word`; returns the index
+    /// after it.
+    fn nested(chars: &[char], i: usize, word: &mut String) -> usize {
+        let (open, close) = if chars[i + 1] == '(' {
+            ('(', ')')
+        } else {
+            ('{', '}')
+        };
+        word.push('$');
+        word.push(open);
+        let mut depth = 1;
+        let mut j = i + 2;
+        while j < chars.len() && depth > 0 {
+            if chars[j] == open {
+                depth += 1;
+            } else if chars[j] == close {
+                depth -= 1;
+            }
+            word.push(chars[j]);
+            j += 1;
+        }
+        j
+    }
+    struct Reader {
+        commands: Vec<Vec<String>>,
+        words: Vec<String>,
+        word: Option<String>,
+        /// The next word is a redirection's target.
+        target: bool,
+    }
+    impl Reader {
+        fn end_word(&mut self) {
+            if let Some(w) = self.word.take() {
+                if self.target {
+                    self.target = false;
+                } else {
+                    self.words.push(w);
+                }
+            }
+        }
+        fn end_command(&mut self) {
+            self.end_word();
+            if !self.words.is_empty() {
+                self.commands.push(std::mem::take(&mut self.words));
+            }
+        }
+        fn word(&mut self) -> &mut String {
+            self.word.get_or_insert_with(String::new)
+        }
+    }
+    let chars: Vec<char> = script.chars().collect();
+    let n = chars.len();
+    let mut r = Reader {
+        commands: Vec::new(),
+        words: Vec::new(),
+        word: None,
+        target: false,
+    };
+    let mut i = 0;
+    while i < n {
+        let c = chars[i];
+        match c {
+            '\\' => {
+                if let Some(&next) = chars.get(i + 1)
+                    && next != '\n'
+                {
+                    r.word().push(next);
+                }
+                i += 2;
+            }
+            '\'' => {
+                i += 1;
+                while i < n && chars[i] != '\'' {
+                    let ch = chars[i];
+                    r.word().push(ch);
+                    i += 1;
+                }
+                r.word();
+                i += 1;
+            }
+            '"' => {
+                i += 1;
+                r.word();
+                while i < n && chars[i] != '"' {
+                    if chars[i] == '\\'
+                        && i + 1 < n
+                        && matches!(chars[i + 1], '"' | '\\' | '$' | '`' | '\n')
+                    {
+                        if chars[i + 1] != '\n' {
+                            let ch = chars[i + 1];
+                            r.word().push(ch);
+                        }
+                        i += 2;
+                    } else if chars[i] == '$' && matches!(chars.get(i + 1), Some('(' | '{')) {
+                        let mut w = std::mem::take(r.word());
+                        i = nested(&chars, i, &mut w);
+                        r.word = Some(w);
+                    } else {
+                        let ch = chars[i];
+                        r.word().push(ch);
+                        i += 1;
+                    }
+                }
+                i += 1;
+            }
+            '$' if matches!(chars.get(i + 1), Some('(' | '{')) => {
+                let mut w = r.word.take().unwrap_or_default();
+                i = nested(&chars, i, &mut w);
+                r.word = Some(w);
+            }
+            '#' if r.word.is_none() => {
+                while i < n && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            ' ' | '\t' => {
+                r.end_word();
+                i += 1;
+            }
+            '\n' | ';' | '&' | '|' | '(' | ')' => {
+                r.end_command();
+                i += 1;
+            }
+            '>' | '<' => {
+                // `2>`: the digits name a descriptor, not a word.
+                if r.word
+                    .as_deref()
+                    .is_some_and(|w| w.chars().all(|d| d.is_ascii_digit()))
+                {
+                    r.word = None;
+                } else {
+                    r.end_word();
+                }
+                i += 1;
+                while i < n && matches!(chars[i], '>' | '&') {
+                    i += 1;
+                }
+                r.target = true;
+            }
+            _ => {
+                r.word().push(c);
+                i += 1;
+            }
+        }
+    }
+    r.end_command();
+    r.commands
+}
+
+/// The words `${NAME:+WORDS}` (or `${NAME+WORDS}`) expands to when NAME is set.
+fn conditional_words(word: &str) -> Option<Vec<String>> {
+    let inner = word.strip_prefix("${")?.strip_suffix('}')?;
+    let at = inner.find('+')?;
+    let name = inner[..at].strip_suffix(':').unwrap_or(&inner[..at]);
+    let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    valid.then(|| shell_commands(&inner[at + 1..]).concat())
+}
+
+/// Words before a command's program: keywords, `exec`, and variable assignments.
+fn is_shell_prefix(word: &str) -> bool {
+    let assignment = word.split_once('=').is_some_and(|(name, _)| {
+        name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    });
+    assignment
+        || matches!(
+            word,
+            "if" | "then"
+                | "else"
+                | "elif"
+                | "do"
+                | "while"
+                | "until"
+                | "!"
+                | "{"
+                | "exec"
+                | "command"
+        )
+}
+
+/// The `glint-lda ...` commands of a script: each as its words from the program on, with
+/// `${VAR:+...}` expanded, and the flags that only such a conditional expansion passes.
+fn glint_calls(script: &str) -> Vec<(Vec<String>, BTreeSet<String>)> {
+    let mut calls = Vec::new();
+    for words in shell_commands(script) {
+        let Some(start) = words.iter().position(|w| !is_shell_prefix(w)) else {
+            continue;
+        };
+        if !is_glint_program(&words[start]) {
+            continue;
+        }
+        let mut argv = vec![words[start].clone()];
+        let mut conditional = BTreeSet::new();
+        for w in &words[start + 1..] {
+            match conditional_words(w) {
+                Some(inner) => {
+                    for x in inner {
+                        if x.starts_with("--") {
+                            conditional.insert(x.split('=').next().unwrap_or(&x).to_string());
+                        }
+                        argv.push(x);
+                    }
+                }
+                None => argv.push(w.clone()),
+            }
+        }
+        calls.push((argv, conditional));
+    }
+    calls
+}
+
+fn is_shell(program: &str) -> bool {
+    matches!(
+        program.rsplit('/').next(),
+        Some("sh" | "bash" | "dash" | "ash")
+    )
+}
+
+/// `sh -n` on a container's script (skipped where there is no sh).
+fn check_sh_syntax(origin: &str, script: &str, errors: &mut Vec<String>) {
+    if let Ok(out) = Command::new("sh").args(["-n", "-c", script]).output()
+        && !out.status.success()
+    {
+        errors.push(format!(
+            "{origin}: its sh -c script is not valid sh: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -396,6 +649,7 @@ fn template_of(o: &Object) -> Option<Template> {
         let name = text(&c["name"]).unwrap_or_else(|| "?".to_string());
         containers.push(Container {
             origin: format!("{}, container {name}", o.origin),
+            name: name.clone(),
             image: text(&c["image"]).unwrap_or_default(),
             command: c["command"].as_vec().map(|_| strings(&c["command"])),
             args: strings(&c["args"]),
@@ -427,6 +681,7 @@ fn template_of(o: &Object) -> Option<Template> {
             }
         } else if !v["persistentVolumeClaim"].is_badvalue() {
             Source::Claim {
+                name: text(&v["persistentVolumeClaim"]["claimName"]).unwrap_or_default(),
                 read_only: v["persistentVolumeClaim"]["readOnly"].as_bool() == Some(true),
             }
         } else {
@@ -494,11 +749,16 @@ fn check_manifests(files: &[(String, String)], help: Help) -> Vec<String> {
             ((o.namespace.clone(), o.name.clone()), k)
         })
         .collect();
-    let claims: BTreeSet<(String, String)> = objects
+    // PersistentVolumeClaims and their access modes.
+    let claims: BTreeMap<(String, String), Vec<String>> = objects
         .iter()
         .filter(|o| o.kind == "PersistentVolumeClaim")
-        .map(|o| (o.namespace.clone(), o.name.clone()))
+        .map(|o| {
+            let key = (o.namespace.clone(), o.name.clone());
+            (key, strings(&o.doc["spec"]["accessModes"]))
+        })
         .collect();
+    let mut claim_users: BTreeMap<(String, String), Vec<ClaimUser>> = BTreeMap::new();
     let services: Vec<Service> = objects.iter().filter_map(service_of).collect();
     let templates: Vec<Template> = objects.iter().filter_map(template_of).collect();
     let find_service = |ns: &str, name: &str| {
@@ -665,12 +925,44 @@ fn check_manifests(files: &[(String, String)], help: Help) -> Vec<String> {
                 }
             }
             if let Some(claim) = text(&v["persistentVolumeClaim"]["claimName"])
-                && !claims.contains(&(t.namespace.clone(), claim.clone()))
+                && !claims.contains_key(&(t.namespace.clone(), claim.clone()))
             {
                 errors.push(format!(
                     "{}: volume {vname} refers to PersistentVolumeClaim {claim}, not defined in \
                      namespace {}",
                     t.origin, t.namespace
+                ));
+            }
+        }
+        // Claims: who mounts them, how many pods at once, writable or not.
+        let at_once = match t.kind.as_str() {
+            "Job" => t.spec["parallelism"].as_i64().unwrap_or(1),
+            "Deployment" | "StatefulSet" | "ReplicaSet" => t.spec["replicas"].as_i64().unwrap_or(1),
+            "DaemonSet" => 2,
+            _ => 1,
+        };
+        for (vname, source) in &t.volumes {
+            let Source::Claim { name, read_only } = source else {
+                continue;
+            };
+            let mounts: Vec<&Mount> = t
+                .containers
+                .iter()
+                .flat_map(|c| &c.mounts)
+                .filter(|m| &m.volume == vname)
+                .collect();
+            let read_only = *read_only || mounts.iter().all(|m| m.read_only);
+            claim_users
+                .entry((t.namespace.clone(), name.clone()))
+                .or_default()
+                .push((t.origin.clone(), at_once, read_only));
+            let strategy =
+                text(&t.spec["strategy"]["type"]).unwrap_or_else(|| "RollingUpdate".into());
+            if t.kind == "Deployment" && !read_only && strategy != "Recreate" {
+                errors.push(format!(
+                    "{}: writes to PersistentVolumeClaim {name}, and a {strategy} would run the new \
+                     pod beside the old one on it: use strategy Recreate",
+                    t.origin
                 ));
             }
         }
@@ -690,6 +982,56 @@ fn check_manifests(files: &[(String, String)], help: Help) -> Vec<String> {
                     "{}: backoffLimitPerIndex needs completionMode: Indexed and restartPolicy: Never",
                     t.origin
                 ));
+            }
+            let policy = &t.spec["podFailurePolicy"];
+            if !policy.is_badvalue() {
+                if restart != "Never" {
+                    errors.push(format!(
+                        "{}: podFailurePolicy needs restartPolicy: Never, not {restart}",
+                        t.origin
+                    ));
+                }
+                if let Some(p) = text(&t.spec["podReplacementPolicy"])
+                    && p != "Failed"
+                {
+                    errors.push(format!(
+                        "{}: podFailurePolicy needs podReplacementPolicy: Failed, not {p}",
+                        t.origin
+                    ));
+                }
+                for rule in items(&policy["rules"]) {
+                    let action = text(&rule["action"]).unwrap_or_default();
+                    if !["Ignore", "FailJob", "FailIndex", "Count"].contains(&action.as_str()) {
+                        errors.push(format!(
+                            "{}: podFailurePolicy action {action:?} is not Ignore, FailJob, \
+                             FailIndex or Count",
+                            t.origin
+                        ));
+                    }
+                    if action == "FailIndex" && t.spec["backoffLimitPerIndex"].is_badvalue() {
+                        errors.push(format!(
+                            "{}: podFailurePolicy action FailIndex needs backoffLimitPerIndex",
+                            t.origin
+                        ));
+                    }
+                    let codes = &rule["onExitCodes"];
+                    if codes.is_badvalue() == rule["onPodConditions"].is_badvalue() {
+                        errors.push(format!(
+                            "{}: a podFailurePolicy rule needs exactly one of onExitCodes and \
+                             onPodConditions",
+                            t.origin
+                        ));
+                    }
+                    if let Some(name) = text(&codes["containerName"])
+                        && !t.containers.iter().any(|c| c.name == name)
+                    {
+                        errors.push(format!(
+                            "{}: a podFailurePolicy rule names container {name}, which the pod \
+                             does not have",
+                            t.origin
+                        ));
+                    }
+                }
             }
         }
         if indexed {
@@ -744,6 +1086,33 @@ fn check_manifests(files: &[(String, String)], help: Help) -> Vec<String> {
                 Some(cmd) => cmd.clone(),
             };
             argv.extend(c.args.iter().cloned());
+            // `sh -c SCRIPT`: the script's one glint-lda command is checked like direct args.
+            let mut conditional = BTreeSet::new();
+            let mut script = None;
+            if argv.len() >= 2 && is_shell(&argv[0]) && argv[1] == "-c" {
+                let Some(source) = argv.get(2).cloned() else {
+                    errors.push(format!(
+                        "{}: runs {} -c without a script",
+                        c.origin, argv[0]
+                    ));
+                    continue;
+                };
+                check_sh_syntax(&c.origin, &source, &mut errors);
+                let mut calls = glint_calls(&source);
+                if calls.len() != 1 {
+                    errors.push(format!(
+                        "{}: its sh -c script runs glint-lda {} times; the checks need exactly one \
+                         command (pass flags that depend on a test as ${{VAR:+--flag}})",
+                        c.origin,
+                        calls.len()
+                    ));
+                    continue;
+                }
+                let (words, cond) = calls.remove(0);
+                argv = words;
+                conditional = cond;
+                script = Some(source);
+            }
             let direct = argv
                 .first()
                 .is_some_and(|p| p.rsplit('/').next() == Some("glint-lda"));
@@ -802,9 +1171,42 @@ fn check_manifests(files: &[(String, String)], help: Help) -> Vec<String> {
                     }
                     _ => {}
                 }
-                if let Some((_, written)) = PATH_FLAGS.iter().find(|(f, _)| f == flag) {
-                    check_path(c, t, &secrets, flag, value, *written, &mut errors);
+                if let Some((_, written, persistent)) = PATH_FLAGS.iter().find(|(f, ..)| f == flag)
+                {
+                    check_path(
+                        c,
+                        t,
+                        &secrets,
+                        flag,
+                        value,
+                        (*written, *persistent),
+                        &mut errors,
+                    );
                 }
+            }
+            let retried = retries(t);
+            if role == "train" && flags.iter().any(|(f, _)| f == "--workers") {
+                check_resume(
+                    &c.origin,
+                    &flags,
+                    &conditional,
+                    script.as_deref(),
+                    retried.as_deref(),
+                    &mut errors,
+                );
+            }
+            if matches!(role.as_str(), "worker" | "train")
+                && t.kind == "Job"
+                && restart == "Never"
+                && retried.is_some()
+                && text(&t.spec["podReplacementPolicy"]).as_deref() != Some("Failed")
+            {
+                errors.push(format!(
+                    "{}: the Job replaces failed pods, but without podReplacementPolicy: Failed a \
+                     replacement may start while the pod it replaces still runs (two drivers of \
+                     one run, two workers of one index)",
+                    t.origin
+                ));
             }
             invocations.push(Invocation {
                 origin: c.origin.clone(),
@@ -816,11 +1218,220 @@ fn check_manifests(files: &[(String, String)], help: Help) -> Vec<String> {
                     None
                 },
                 pods,
+                retried,
             });
         }
     }
+    // A claim that several pods mount at once, on any node, must allow it.
+    for ((ns, name), users) in &claim_users {
+        let total: i64 = users.iter().map(|(_, n, _)| n).sum();
+        let Some(modes) = claims.get(&(ns.clone(), name.clone())) else {
+            continue;
+        };
+        let reads_only = users.iter().all(|(_, _, ro)| *ro);
+        let shared = modes.iter().any(|m| m == "ReadWriteMany")
+            || (reads_only && modes.iter().any(|m| m == "ReadOnlyMany"));
+        if total > 1 && !shared {
+            let who: Vec<&str> = users.iter().map(|(o, _, _)| o.as_str()).collect();
+            errors.push(format!(
+                "PersistentVolumeClaim {name} is mounted by {total} pods at once ({}), but its \
+                 accessModes {modes:?} have no ReadWriteMany{}",
+                who.join("; "),
+                if reads_only { " or ReadOnlyMany" } else { "" }
+            ));
+        }
+    }
+    check_commented_flags(files, &invocations, help, &mut errors);
     check_across(&invocations, &mut errors);
     errors
+}
+
+/// Why the pods of this workload are started again after a failure, if they are.
+fn retries(t: &Template) -> Option<String> {
+    let restart = text(&t.pod["restartPolicy"]).unwrap_or_else(|| "Always".to_string());
+    match t.kind.as_str() {
+        "Job" | "CronJob" => {
+            if restart == "OnFailure" {
+                return Some("restartPolicy OnFailure".to_string());
+            }
+            if let Some(n) = t.spec["backoffLimitPerIndex"].as_i64() {
+                return (n > 0).then(|| format!("backoffLimitPerIndex {n}"));
+            }
+            match t.spec["backoffLimit"].as_i64() {
+                None => Some("backoffLimit unset, i.e. 6".to_string()),
+                Some(0) => None,
+                Some(n) => Some(format!("backoffLimit {n}")),
+            }
+        }
+        "Pod" if restart == "Never" => None,
+        _ => Some(format!("restartPolicy {restart} of a {}", t.kind)),
+    }
+}
+
+/// A driver of workers (`train --workers`) that may be started again must resume its run, and
+/// only then: `--resume` exactly when `--out/cluster-run.json` exists, tested by its script.
+fn check_resume(
+    origin: &str,
+    flags: &[(String, Option<String>)],
+    conditional: &BTreeSet<String>,
+    script: Option<&str>,
+    retried: Option<&str>,
+    errors: &mut Vec<String>,
+) {
+    let out = flags
+        .iter()
+        .find(|(f, _)| f == "--out")
+        .and_then(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let out = out.trim_end_matches('/');
+    let resume = flags.iter().any(|(f, _)| f == "--resume");
+    if resume && !conditional.contains("--resume") {
+        errors.push(format!(
+            "{origin}: train --resume on every start fails the first one (no run is recorded in \
+             {out} yet): pass it only when {out}/cluster-run.json exists, from a sh -c script \
+             (${{RESUME:+--resume}})"
+        ));
+    }
+    if let Some(why) = retried
+        && !resume
+    {
+        errors.push(format!(
+            "{origin}: the driver's pod is started again ({why}), but without --resume a new \
+             start begins a second run beside the first: pass --resume when \
+             {out}/cluster-run.json exists, from a sh -c script"
+        ));
+    }
+    if let Some(script) = script {
+        let words = shell_commands(script).concat();
+        let mut tested = false;
+        for file in ["cluster-run.json", "corpus.json"] {
+            let expected = format!("{out}/{file}");
+            for w in words.iter().filter(|w| w.ends_with(&format!("/{file}"))) {
+                if *w == expected {
+                    tested |= file == "cluster-run.json";
+                } else {
+                    errors.push(format!(
+                        "{origin}: the script tests {w}, but --out is {out} (expected {expected})"
+                    ));
+                }
+            }
+        }
+        if resume && !tested {
+            errors.push(format!(
+                "{origin}: --resume depends on the script, but it never tests {out}/cluster-run.json"
+            ));
+        }
+    }
+}
+
+/// Commented-out flags (`# - --flag`, or a comment line starting with `--flag`) must be flags of
+/// the roles their file runs, so that uncommenting one works; a flag a comment quotes
+/// (`` `--flag ...` ``) must be a flag of some role.
+fn check_commented_flags(
+    files: &[(String, String)],
+    invocations: &[Invocation],
+    help: Help,
+    errors: &mut Vec<String>,
+) {
+    for (file, source) in files {
+        let prefix = format!("{file}: ");
+        let roles: BTreeSet<&str> = invocations
+            .iter()
+            .filter(|i| i.origin.starts_with(&prefix))
+            .map(|i| i.role.as_str())
+            .collect();
+        let helps: Vec<String> = roles.iter().filter_map(|r| help(r).ok()).collect();
+        if roles.is_empty() || helps.len() < roles.len() {
+            continue; // runs nothing, or a --help failed (reported already)
+        }
+        let known: BTreeSet<String> = helps.iter().flat_map(|h| long_options(h)).collect();
+        let anywhere: BTreeSet<String> = ROLES
+            .iter()
+            .filter_map(|r| help(r).ok())
+            .flat_map(|h| long_options(&h))
+            .collect();
+        let roles: Vec<&str> = roles.into_iter().collect();
+        for (n, line) in source.lines().enumerate() {
+            let Some(comment) = line.trim_start().strip_prefix('#') else {
+                continue;
+            };
+            let lead = comment.trim_start();
+            let lead = lead.strip_prefix("- ").map_or(lead, str::trim_start);
+            if lead.starts_with("--")
+                && let Some(flag) = long_options(lead).into_iter().next()
+                && !known.contains(&flag)
+            {
+                errors.push(format!(
+                    "{file}, line {}: commented-out flag {flag} is not in the --help of \
+                     `glint-lda {}`",
+                    n + 1,
+                    roles.join("` or `glint-lda ")
+                ));
+            }
+            for (k, span) in comment.split('`').enumerate() {
+                if k % 2 == 1
+                    && span.starts_with("--")
+                    && let Some(flag) = long_options(span).into_iter().next()
+                    && !anywhere.contains(&flag)
+                {
+                    errors.push(format!(
+                        "{file}, line {}: the comment names {flag}, which no `glint-lda <role> \
+                         --help` lists",
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// TLS on every role or on none: the master and servers serve it (`--tls-cert`) together, and
+/// then every client (a server registering, the workers, the driver) verifies them
+/// (`--tls-ca`); when they require client certificates (`--tls-client-ca`), every client
+/// presents one. `calls` are (origin, role, flags).
+fn check_tls(calls: &[(&str, &str, BTreeSet<&str>)], errors: &mut Vec<String>) {
+    let serving: Vec<_> = calls
+        .iter()
+        .filter(|(_, r, _)| matches!(*r, "master" | "server"))
+        .collect();
+    let tls = serving
+        .iter()
+        .filter(|(_, _, f)| f.contains("--tls-cert"))
+        .count();
+    if tls > 0 && tls < serving.len() {
+        for (o, r, _) in serving.iter().filter(|(_, _, f)| !f.contains("--tls-cert")) {
+            errors.push(format!(
+                "{o}: `glint-lda {r}` serves in clear text (no --tls-cert) while the others \
+                 serve TLS: clients with --tls-ca cannot reach it"
+            ));
+        }
+    }
+    let mutual = serving
+        .iter()
+        .any(|(_, _, f)| f.contains("--tls-client-ca"));
+    for (o, r, f) in calls
+        .iter()
+        .filter(|(_, r, _)| matches!(*r, "server" | "worker" | "train"))
+    {
+        if tls > 0 && !f.contains("--tls-ca") {
+            errors.push(format!(
+                "{o}: the master and servers serve TLS, but `glint-lda {r}` has no --tls-ca: it \
+                 would dial them in clear text"
+            ));
+        }
+        if tls == 0 && f.contains("--tls-ca") {
+            errors.push(format!(
+                "{o}: `glint-lda {r}` has --tls-ca, but the master and servers do not serve TLS \
+                 (no --tls-cert)"
+            ));
+        }
+        if mutual && !(f.contains("--tls-client-cert") && f.contains("--tls-client-key")) {
+            errors.push(format!(
+                "{o}: the cluster requires client certificates (--tls-client-ca), but \
+                 `glint-lda {r}` presents none (--tls-client-cert and --tls-client-key)"
+            ));
+        }
+    }
 }
 
 /// `--bind HOST:PORT`: the port is a containerPort of this container, and a Service routes to it.
@@ -932,15 +1543,16 @@ fn check_dial(
     }
 }
 
-/// A path flag: on a volume of the container, writable if the role writes there, and a key of
-/// the Secret when it points into a Secret volume.
+/// A path flag: on a volume of the container, writable if the role writes there, on a
+/// PersistentVolumeClaim if what it writes must outlive the pod, and a key of the Secret when it
+/// points into a Secret volume.
 fn check_path(
     c: &Container,
     t: &Template,
     secrets: &HashMap<(String, String), BTreeSet<String>>,
     flag: &str,
     value: &str,
-    written: bool,
+    (written, persistent): (bool, bool),
     errors: &mut Vec<String>,
 ) {
     let mount = c
@@ -957,10 +1569,31 @@ fn check_path(
         return;
     };
     let source = t.volumes.get(&mount.volume);
+    let claimed =
+        matches!(source, Some(Source::Claim { .. })) || t.claim_templates.contains(&mount.volume);
+    if persistent && !claimed {
+        errors.push(format!(
+            "{}: {flag} {value} is on volume {} ({}), which does not outlive the pod: use a \
+             PersistentVolumeClaim",
+            c.origin,
+            mount.volume,
+            match source {
+                Some(Source::Secret { .. }) => "a Secret",
+                None => "undefined",
+                _ => "not a PersistentVolumeClaim",
+            }
+        ));
+    }
     if written {
         let read_only = mount.read_only
             || matches!(source, Some(Source::Secret { .. }))
-            || matches!(source, Some(Source::Claim { read_only: true }));
+            || matches!(
+                source,
+                Some(Source::Claim {
+                    read_only: true,
+                    ..
+                })
+            );
         if read_only {
             errors.push(format!(
                 "{}: {flag} {value} writes to a read-only mount ({})",
@@ -980,8 +1613,17 @@ fn check_path(
 }
 
 /// Checks between the roles: one master address, workers and driver on one job with matching
-/// counts, the driver waiting for as many servers as there are.
+/// counts, the driver waiting for as many servers as there are, workers able to keep the
+/// driver's checkpoints and to rejoin, TLS on all roles or none.
 fn check_across(invocations: &[Invocation], errors: &mut Vec<String>) {
+    let tls: Vec<(&str, &str, BTreeSet<&str>)> = invocations
+        .iter()
+        .map(|i| {
+            let flags = i.flags.iter().map(|(f, _)| f.as_str()).collect();
+            (i.origin.as_str(), i.role.as_str(), flags)
+        })
+        .collect();
+    check_tls(&tls, errors);
     for role in ROLES {
         if !invocations.iter().any(|i| i.role == role) {
             errors.push(format!("no manifest runs `glint-lda {role}`"));
@@ -1026,6 +1668,28 @@ fn check_across(invocations: &[Invocation], errors: &mut Vec<String>) {
         .sum();
     for d in invocations.iter().filter(|i| i.role == "train") {
         let job = d.flag("--job").unwrap_or_default();
+        let checkpoints = d.flag("--checkpoint-every").filter(|n| *n != "0");
+        for w in workers.iter().filter(|w| w.flag("--job") == Some(job)) {
+            if let Some(n) = checkpoints
+                && w.flag("--state-dir").is_none()
+            {
+                errors.push(format!(
+                    "{}: the driver checkpoints every {n} iterations (--checkpoint-every), but this \
+                     worker has no --state-dir to keep them in: it cannot rejoin a rollback past \
+                     iteration 0",
+                    w.origin
+                ));
+            }
+            if let Some(why) = &w.retried
+                && d.flag("--max-recoveries") == Some("0")
+            {
+                errors.push(format!(
+                    "{}: worker pods are started again ({why}), but the driver allows no recovery \
+                     (--max-recoveries 0), so a replaced worker cannot rejoin",
+                    w.origin
+                ));
+            }
+        }
         let running: i64 = workers
             .iter()
             .filter(|w| w.flag("--job") == Some(job))
@@ -1055,12 +1719,15 @@ fn check_across(invocations: &[Invocation], errors: &mut Vec<String>) {
 }
 
 /// Checks the `glint-lda` calls of a shell script: roles, flags against `--help`, every role
-/// present, and the worker and driver given the same --workers and --job.
+/// present, the worker and driver given the same --workers and --job, workers with a
+/// --state-dir for the driver's checkpoints, --resume only when the run is recorded, and TLS on
+/// all roles or none (flags passed as `${VAR:+--flag ...}` count as given).
 fn check_script(name: &str, script: &str, help: Help) -> Vec<String> {
     let mut errors = Vec::new();
     let mut failed_roles = BTreeSet::new();
     let joined = script.replace("\\\n", " ");
-    let mut calls: Vec<(String, Vec<String>, String)> = Vec::new();
+    // (origin, role, flags, the words after the role)
+    let mut calls: Vec<(String, String, Vec<String>, String)> = Vec::new();
     for (n, line) in joined.lines().enumerate() {
         if line.trim_start().starts_with('#') {
             continue;
@@ -1077,10 +1744,10 @@ fn check_script(name: &str, script: &str, help: Help) -> Vec<String> {
         let flags = long_options(&rest);
         let origin = format!("{name}, logical line {}", n + 1);
         check_flags(&origin, &role, &flags, help, &mut failed_roles, &mut errors);
-        calls.push((role, flags, rest));
+        calls.push((origin, role, flags, rest));
     }
     for role in ROLES {
-        if !calls.iter().any(|(r, _, _)| r == role) {
+        if !calls.iter().any(|(_, r, _, _)| r == role) {
             errors.push(format!("{name}: never runs `glint-lda {role}`"));
         }
     }
@@ -1093,8 +1760,8 @@ fn check_script(name: &str, script: &str, help: Help) -> Vec<String> {
     for flag in ["--workers", "--job"] {
         let values: BTreeSet<Option<String>> = calls
             .iter()
-            .filter(|(r, _, _)| r == "worker" || r == "train")
-            .map(|(_, _, rest)| value(rest, flag))
+            .filter(|(_, r, _, _)| r == "worker" || r == "train")
+            .map(|(_, _, _, rest)| value(rest, flag))
             .collect();
         if values.len() > 1 || values.contains(&None) {
             errors.push(format!(
@@ -1102,6 +1769,44 @@ fn check_script(name: &str, script: &str, help: Help) -> Vec<String> {
             ));
         }
     }
+    let has = |flags: &[String], flag: &str| flags.iter().any(|f| f == flag);
+    for (origin, _, flags, rest) in calls.iter().filter(|(_, r, _, _)| r == "train") {
+        if has(flags, "--checkpoint-every") {
+            for (w, _, wflags, _) in calls.iter().filter(|(_, r, _, _)| r == "worker") {
+                if !has(wflags, "--state-dir") {
+                    errors.push(format!(
+                        "{w}: the driver checkpoints (--checkpoint-every), but the worker has no \
+                         --state-dir to keep them in"
+                    ));
+                }
+            }
+        }
+        if has(flags, "--resume") {
+            if !rest.contains(":+--resume") {
+                errors.push(format!(
+                    "{origin}: --resume on every start fails the first one: pass it as \
+                     ${{RESUME:+--resume}}, set when the run is recorded"
+                ));
+            }
+            if !script.contains("/cluster-run.json") {
+                errors.push(format!(
+                    "{name}: --resume depends on the script, but it never tests \
+                     .../cluster-run.json"
+                ));
+            }
+        }
+    }
+    let tls: Vec<(&str, &str, BTreeSet<&str>)> = calls
+        .iter()
+        .map(|(o, r, f, _)| {
+            (
+                o.as_str(),
+                r.as_str(),
+                f.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    check_tls(&tls, &mut errors);
     errors
 }
 
@@ -1255,6 +1960,16 @@ metadata: {name: models, namespace: ns1}
 spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
 ---
 apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: state, namespace: ns1}
+spec: {accessModes: [ReadWriteMany], resources: {requests: {storage: 1Gi}}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: reg, namespace: ns1}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+---
+apiVersion: v1
 kind: Service
 metadata: {name: mastersvc, namespace: ns1}
 spec:
@@ -1268,6 +1983,7 @@ metadata:
   namespace: ns1
   labels: {app.kubernetes.io/name: glint-lda, app.kubernetes.io/component: master}
 spec:
+  strategy: {type: Recreate}
   selector:
     matchLabels: {app.kubernetes.io/component: master}
   template:
@@ -1278,12 +1994,12 @@ spec:
       containers:
         - name: master
           image: registry.example/glint-lda:1
-          args: [master, --bind, "0.0.0.0:7070", --token-file, /etc/mtok/token]
+          args: [master, --bind, "0.0.0.0:7070", --data-dir, /var/reg, --token-file, /etc/mtok/token]
           ports: [{name: mport, containerPort: 7070}]
           resources: {requests: {cpu: 100m, memory: 1Gi}, limits: {memory: 1Gi}}
           securityContext: {readOnlyRootFilesystem: true}
-          volumeMounts: [{name: mtok, mountPath: /etc/mtok, readOnly: true}]
-      volumes: [{name: mtok, secret: {secretName: tok}}]
+          volumeMounts: [{name: mreg, mountPath: /var/reg}, {name: mtok, mountPath: /etc/mtok, readOnly: true}]
+      volumes: [{name: mreg, persistentVolumeClaim: {claimName: reg}}, {name: mtok, secret: {secretName: tok}}]
 ---
 apiVersion: v1
 kind: Service
@@ -1313,6 +2029,7 @@ spec:
         - name: server
           image: glint-lda
           env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]
+          command: [/usr/local/bin/glint-lda]
           args: [server, --master, "mastersvc:7070", --bind, "0.0.0.0:7071", --advertise, "$(POD_NAME).shards:7071", --data-dir, /var/snap, --token-file, /etc/stok/token]
           ports: [{containerPort: 7071}]
           resources: {requests: {cpu: 1, memory: 2Gi}, limits: {memory: 2Gi}}
@@ -1334,21 +2051,24 @@ spec:
   completions: 3
   parallelism: 3
   backoffLimitPerIndex: 1
+  podReplacementPolicy: Failed
   template:
     metadata:
       labels: {app.kubernetes.io/name: glint-lda, app.kubernetes.io/component: worker}
     spec:
-      restartPolicy: Never
+      restartPolicy: Never # one pod per index
       securityContext: {runAsNonRoot: true}
       containers:
         - name: worker
           image: glint-lda:2
-          args: [worker, "--master=mastersvc:7070", --job, j1, --corpus, /data/c, --workers, "3", --token-file, /etc/wtok/token]
+          # - --threads
+          args: [worker, "--master=mastersvc:7070", --job, j1, --corpus, /data/c, --state-dir, /state, --workers, "3", --token-file, /etc/wtok/token]
           resources: {requests: {cpu: 2, memory: 3Gi}, limits: {memory: 3Gi}}
           securityContext: {readOnlyRootFilesystem: true}
-          volumeMounts: [{name: wcorpus, mountPath: /data/c, readOnly: true}, {name: wtok, mountPath: /etc/wtok, readOnly: true}]
+          volumeMounts: [{name: wcorpus, mountPath: /data/c, readOnly: true}, {name: wstate, mountPath: /state}, {name: wtok, mountPath: /etc/wtok, readOnly: true}]
       volumes:
         - {name: wcorpus, persistentVolumeClaim: {claimName: corpus, readOnly: true}}
+        - {name: wstate, persistentVolumeClaim: {claimName: state}}
         - {name: wtok, secret: {secretName: tok}}
 ---
 apiVersion: batch/v1
@@ -1358,17 +2078,30 @@ metadata:
   namespace: ns1
   labels: {app.kubernetes.io/name: glint-lda, app.kubernetes.io/component: driver}
 spec:
+  backoffLimit: 2
+  podReplacementPolicy: Failed
+  podFailurePolicy:
+    rules:
+      - {action: Ignore, onPodConditions: [{type: DisruptionTarget}]}
+      - {action: FailJob, onExitCodes: {containerName: driver, operator: In, values: [2]}}
   template:
     metadata:
       labels: {app.kubernetes.io/name: glint-lda, app.kubernetes.io/component: driver}
     spec:
-      restartPolicy: OnFailure
+      restartPolicy: Never # replaced, not restarted
       securityContext: {runAsNonRoot: true}
       containers:
         - name: driver
           image: glint-lda:3
-          command: [/usr/local/bin/glint-lda]
-          args: [train, --master, "mastersvc:7070", --servers, "2", --workers, "3", --job, j1, --corpus, /data/c/x, --topics, "5", --iterations, "9", --out, /data/m/run, --token-file, /etc/dtok/token]
+          # Held-out perplexity: add `--test /data/c/t`.
+          command: [/bin/sh, -c]
+          args:
+            - |
+              R=
+              if [ -f /data/m/run/cluster-run.json ]; then R=1; fi
+              exec glint-lda train ${R:+--resume} --master mastersvc:7070 --servers 2 \
+                --workers 3 --job j1 --corpus /data/c/x --topics 5 --iterations 9 \
+                --out /data/m/run --checkpoint-every 3 --token-file /etc/dtok/token
           resources: {requests: {cpu: 1, memory: 4Gi}, limits: {memory: 4Gi}}
           securityContext: {readOnlyRootFilesystem: true, allowPrivilegeEscalation: false}
           volumeMounts: [{name: dcorpus, mountPath: /data/c, readOnly: true}, {name: dmodels, mountPath: /data/m}, {name: dtok, mountPath: /etc/dtok, readOnly: true}]
@@ -1381,13 +2114,20 @@ spec:
 /// The flags of the fixture's roles, as a `--help` would list them.
 fn fake_help(role: &str) -> Result<String, String> {
     let flags = match role {
-        "master" => "--bind <ADDR> --token-file <FILE>",
-        "server" => {
-            "--master <ADDR>\n  --bind <ADDR>\n  --advertise <ADDR>\n  --data-dir <DIR>\n  --token-file <FILE>"
+        "master" => {
+            "--bind <ADDR> --data-dir <DIR> --token-file <FILE> --tls-cert --tls-key --tls-client-ca"
         }
-        "worker" => "--master --job --corpus --index --workers --threads --token-file",
+        "server" => {
+            "--master <ADDR>\n  --bind <ADDR>\n  --advertise <ADDR>\n  --data-dir <DIR>\n  --token-file <FILE>\n  \
+             --tls-cert --tls-key --tls-client-ca --tls-ca --tls-client-cert --tls-client-key"
+        }
+        "worker" => {
+            "--master --job --corpus --index --workers --threads --token-file --state-dir --tls-ca \
+             --tls-client-cert --tls-client-key"
+        }
         "train" => {
-            "--master --servers --workers --job --corpus --topics --iterations --out --test --token-file"
+            "--master --servers --workers --job --corpus --topics --iterations --out --test --token-file \
+             --checkpoint-every --max-recoveries --resume --tls-ca --tls-client-cert --tls-client-key"
         }
         _ => return Err(format!("error: unrecognized subcommand '{role}'")),
     };
@@ -1436,8 +2176,8 @@ fn invalid_yaml_is_reported() {
 #[test]
 fn a_mount_without_its_volume_is_reported() {
     assert_breaks(
-        "volumes: [{name: mtok, secret",
-        "volumes: [{name: mtok2, secret",
+        "{name: mtok, secret",
+        "{name: mtok2, secret",
         "mounts volume mtok at /etc/mtok, which the pod does not define",
     );
     // The StatefulSet's mount of a volumeClaimTemplate counts, until the template is renamed.
@@ -1489,8 +2229,8 @@ fn ports_in_arguments_are_checked() {
         "Service mastersvc has no port 7000",
     );
     assert_breaks(
-        r#"--master, "mastersvc:7070", --servers"#,
-        r#"--master, "nomaster:7070", --servers"#,
+        "--master mastersvc:7070",
+        "--master nomaster:7070",
         "there is no Service nomaster",
     );
     assert_breaks(
@@ -1546,8 +2286,8 @@ fn the_indexed_job_is_checked() {
         "completions 3 != parallelism 2",
     );
     assert_breaks(
-        "restartPolicy: Never",
-        "restartPolicy: OnFailure",
+        "restartPolicy: Never # one pod per index",
+        "restartPolicy: OnFailure # one pod per index",
         "backoffLimitPerIndex needs completionMode: Indexed and restartPolicy: Never",
     );
     assert_breaks(
@@ -1571,7 +2311,7 @@ fn roles_and_flags_are_checked_against_the_help() {
     );
     assert_breaks(
         "command: [/usr/local/bin/glint-lda]",
-        "command: [sh, -c]",
+        "command: [python3]",
         "not glint-lda directly",
     );
     // A role the binary does not have (yet): --help fails, and that is an error.
@@ -1594,8 +2334,8 @@ fn roles_and_flags_are_checked_against_the_help() {
 #[test]
 fn counts_across_the_roles_are_checked() {
     assert_breaks(
-        r#"--workers, "3", --job, j1, --corpus, /data/c/x"#,
-        r#"--workers, "4", --job, j1, --corpus, /data/c/x"#,
+        "--workers 3 --job j1",
+        "--workers 4 --job j1",
         "train --workers 4 but 3 worker pods run job j1",
     );
     assert_breaks(
@@ -1604,22 +2344,18 @@ fn counts_across_the_roles_are_checked() {
         "--workers 2 but the Indexed Job has 3 completions",
     );
     assert_breaks(
-        r#"--servers, "2""#,
-        r#"--servers, "3""#,
+        "--servers 2",
+        "--servers 3",
         "train --servers 3 but the manifests run 2",
     );
-    assert_breaks(
-        "--job, j1, --corpus, /data/c/x",
-        "--job, j2, --corpus, /data/c/x",
-        "no worker runs job j2",
-    );
+    assert_breaks("--job j1", "--job j2", "no worker runs job j2");
 }
 
 #[test]
 fn paths_and_variables_in_arguments_are_checked() {
     assert_breaks(
-        "/etc/dtok/token]",
-        "/etc/ttok/token]",
+        "--token-file /etc/dtok/token",
+        "--token-file /etc/ttok/token",
         "--token-file /etc/ttok/token is on no volume",
     );
     assert_breaks(
@@ -1663,14 +2399,185 @@ fn labels_security_and_resources_are_checked() {
     );
 }
 
+#[test]
+fn the_drivers_sh_script_is_read_and_checked() {
+    // Its flags, conditional ones included, against the help.
+    assert_breaks("--topics 5", "--topic 5", "has no flag --topic");
+    assert_breaks("${R:+--resume}", "${R:+--resum}", "has no flag --resum");
+    // One glint-lda command, so that the checks know which flags it passes.
+    assert_breaks(
+        "R=\n",
+        "R=\n              glint-lda train --out /data/m/run\n",
+        "runs glint-lda 2 times",
+    );
+    // Valid sh (where there is a sh to ask).
+    if Command::new("sh").args(["-c", "true"]).output().is_ok() {
+        assert_breaks("then R=1; fi", "then R=1;", "is not valid sh");
+    }
+}
+
+#[test]
+fn a_retried_driver_must_resume_and_only_then() {
+    assert_breaks(
+        "${R:+--resume}",
+        "--resume",
+        "train --resume on every start fails the first one",
+    );
+    assert_breaks(
+        "${R:+--resume} ",
+        "",
+        "the driver's pod is started again (backoffLimit 2), but without --resume",
+    );
+    assert_breaks(
+        "[ -f /data/m/run/cluster-run.json ]",
+        "[ -f /data/m/old/cluster-run.json ]",
+        "the script tests /data/m/old/cluster-run.json, but --out is /data/m/run",
+    );
+    assert_breaks(
+        "[ -f /data/m/run/cluster-run.json ]",
+        "[ -n \"$X\" ]",
+        "never tests /data/m/run/cluster-run.json",
+    );
+    // A driver that is never started again needs no --resume.
+    let once = FIXTURE
+        .replacen("backoffLimit: 2", "backoffLimit: 0", 1)
+        .replacen("${R:+--resume} ", "", 1);
+    let errors = check_fixture(&once);
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn job_retry_settings_are_checked() {
+    assert_breaks(
+        "backoffLimitPerIndex: 1\n  podReplacementPolicy: Failed\n",
+        "backoffLimitPerIndex: 1\n",
+        "without podReplacementPolicy: Failed a replacement may start",
+    );
+    assert_breaks(
+        "{containerName: driver,",
+        "{containerName: drivr,",
+        "names container drivr, which the pod does not have",
+    );
+    assert_breaks(
+        "restartPolicy: Never # replaced, not restarted",
+        "restartPolicy: OnFailure # replaced, not restarted",
+        "podFailurePolicy needs restartPolicy: Never, not OnFailure",
+    );
+    assert_breaks(
+        "{action: Ignore,",
+        "{action: Skip,",
+        "action \"Skip\" is not",
+    );
+    assert_breaks(
+        "--checkpoint-every 3",
+        "--checkpoint-every 3 --max-recoveries 0",
+        "a replaced worker cannot rejoin",
+    );
+}
+
+#[test]
+fn checkpoints_and_shared_volumes_are_checked() {
+    assert_breaks(
+        "--state-dir, /state, ",
+        "",
+        "the driver checkpoints every 3 iterations (--checkpoint-every), but this worker has no \
+         --state-dir",
+    );
+    assert_breaks(
+        "{name: wstate, persistentVolumeClaim: {claimName: state}}",
+        "{name: wstate, emptyDir: {}}",
+        "--state-dir /state is on volume wstate (not a PersistentVolumeClaim), which does not \
+         outlive the pod",
+    );
+    assert_breaks(
+        "metadata: {name: state, namespace: ns1}\nspec: {accessModes: [ReadWriteMany]",
+        "metadata: {name: state, namespace: ns1}\nspec: {accessModes: [ReadWriteOnce]",
+        "PersistentVolumeClaim state is mounted by 3 pods at once",
+    );
+    // Read only by every pod: ReadOnlyMany will do, ReadWriteOnce will not.
+    let corpus = "metadata: {name: corpus, namespace: ns1}\nspec: {accessModes: [ReadWriteMany]";
+    let errors = check_fixture(&FIXTURE.replacen(
+        corpus,
+        "metadata: {name: corpus, namespace: ns1}\nspec: {accessModes: [ReadOnlyMany]",
+        1,
+    ));
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_breaks(
+        corpus,
+        "metadata: {name: corpus, namespace: ns1}\nspec: {accessModes: [ReadWriteOnce]",
+        "have no ReadWriteMany or ReadOnlyMany",
+    );
+    assert_breaks(
+        "  strategy: {type: Recreate}\n",
+        "",
+        "writes to PersistentVolumeClaim reg, and a RollingUpdate would run the new pod beside",
+    );
+}
+
+#[test]
+fn tls_must_be_on_for_every_role_or_none() {
+    assert_breaks(
+        "--token-file, /etc/mtok/token]",
+        "--token-file, /etc/mtok/token, --tls-cert, /etc/mtok/token, --tls-key, /etc/mtok/token]",
+        "`glint-lda server` serves in clear text (no --tls-cert) while the others serve TLS",
+    );
+    assert_breaks(
+        "--token-file, /etc/mtok/token]",
+        "--token-file, /etc/mtok/token, --tls-cert, /etc/mtok/token, --tls-key, /etc/mtok/token]",
+        "container worker: the master and servers serve TLS, but `glint-lda worker` has no --tls-ca",
+    );
+    assert_breaks(
+        "--token-file, /etc/wtok/token]",
+        "--token-file, /etc/wtok/token, --tls-ca, /etc/wtok/token]",
+        "`glint-lda worker` has --tls-ca, but the master and servers do not serve TLS",
+    );
+    // Mutual TLS: every client presents a certificate.
+    let set = |flags: &[&'static str]| flags.iter().copied().collect::<BTreeSet<&str>>();
+    let serve = ["--tls-cert", "--tls-key", "--tls-client-ca"];
+    let client = ["--tls-ca", "--tls-client-cert", "--tls-client-key"];
+    let server: Vec<&str> = serve.iter().chain(&client).copied().collect();
+    let mut calls = vec![
+        ("m", "master", set(&serve)),
+        ("s", "server", set(&server)),
+        ("w", "worker", set(&client)),
+        ("d", "train", set(&client)),
+    ];
+    let mut errors = Vec::new();
+    check_tls(&calls, &mut errors);
+    assert!(errors.is_empty(), "{errors:#?}");
+    calls[3].2 = set(&["--tls-ca"]);
+    check_tls(&calls, &mut errors);
+    assert!(
+        errors.len() == 1 && errors[0].starts_with("d: the cluster requires client certificates"),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn commented_out_flags_are_checked() {
+    assert_breaks(
+        "# - --threads",
+        "# - --thread",
+        "fixture.yaml, line 123: commented-out flag --thread is not in the --help of `glint-lda",
+    );
+    assert_breaks(
+        "`--test /data/c/t`",
+        "`--tst /data/c/t`",
+        "line 155: the comment names --tst, which no",
+    );
+}
+
 const SCRIPT: &str = r#"#!/usr/bin/env bash
 "$GLINT" master --bind 0.0.0.0:7070 --token-file "$T" > "$LOG" &
 srun bash -c 'exec "$GLINT" server --master "$M" --bind 0.0.0.0:7071 \
   --advertise "$(hostname):7071" --token-file "$T"' &
-srun "$GLINT" worker --master "$M" --job "$J" --corpus "$C" --workers "$W" --token-file "$T" &
+srun "$GLINT" worker --master "$M" --job "$J" --corpus "$C" --workers "$W" --state-dir "$S" \
+  --token-file "$T" &
+[ -f "$O/cluster-run.json" ] && RESUME=1
 # "$GLINT" train --bogus (a comment)
 "$GLINT" train --master "$M" --workers "$W" --job "$J" --corpus "$C" --topics 5 \
-  --iterations 2 --out "$O" --token-file "$T" ${TEST:+--test "$TEST"} || status=$?
+  --iterations 2 --out "$O" --checkpoint-every 5 --token-file "$T" ${TEST:+--test "$TEST"} \
+  ${RESUME:+--resume} || status=$?
 "#;
 
 #[test]
@@ -1699,5 +2606,31 @@ fn the_script_checks_pass_on_a_good_script_and_fail_on_broken_ones() {
         r#"--workers "$W" --job "$J" --corpus "$C" --topics"#,
         r#"--workers 3 --job "$J" --corpus "$C" --topics"#,
         "same --workers",
+    );
+    broken(
+        r#"--state-dir "$S" "#,
+        "",
+        "the driver checkpoints (--checkpoint-every), but the worker has no --state-dir",
+    );
+    broken(
+        "${RESUME:+--resume}",
+        "--resume",
+        "--resume on every start fails the first one",
+    );
+    broken(
+        "[ -f \"$O/cluster-run.json\" ] && RESUME=1",
+        "RESUME=1",
+        "never tests .../cluster-run.json",
+    );
+    // TLS on the master only.
+    broken(
+        r#"--token-file "$T" > "$LOG""#,
+        r#"--token-file "$T" ${K:+--tls-cert "$C" --tls-key "$K"} > "$LOG""#,
+        "serves in clear text (no --tls-cert) while the others serve TLS",
+    );
+    broken(
+        r#"--token-file "$T" > "$LOG""#,
+        r#"--token-file "$T" ${K:+--tls-cert "$C" --tls-key "$K"} > "$LOG""#,
+        "`glint-lda train` has no --tls-ca",
     );
 }

@@ -47,6 +47,7 @@ pub mod pyldavis;
 pub mod rng;
 pub mod sampler;
 pub mod stats;
+mod telemetry;
 pub mod tokens;
 pub mod topics;
 pub mod train;

@@ -327,6 +327,12 @@ impl Trainer {
             sampling_seconds: sampling,
             ps_wait_seconds: ps_wait,
         };
+        let m = &crate::telemetry::SAMPLER;
+        m.iteration.set(f64::from(self.iteration));
+        m.tokens.add(self.tokens);
+        m.tokens_per_s.set(stats.tokens_per_s);
+        m.ps_wait
+            .add_duration(std::time::Duration::from_secs_f64(ps_wait.max(0.0)));
         tracing::debug!(?stats, "iteration done");
         Ok(stats)
     }

@@ -14,7 +14,7 @@ use futures::future::{join_all, try_join_all};
 use tokio::sync::Semaphore;
 
 use crate::error::{PsError, Result};
-use crate::master::{MasterRequest, MasterResponse, ModelRecord};
+use crate::master::{ClusterStatus, MasterRequest, MasterResponse, ModelRecord};
 use crate::matrix::Matrix;
 use crate::message::{Request, Response};
 use crate::spec::ModelSpec;
@@ -199,6 +199,15 @@ impl Client {
             key: key.to_string(),
         })
         .await
+    }
+
+    /// Every server of the cluster as the master sees it: its index, address and the time since
+    /// its last heartbeat.
+    pub async fn cluster_status(&self) -> Result<ClusterStatus> {
+        match self.master(MasterRequest::Status).await? {
+            MasterResponse::Status(status) => Ok(status),
+            other => Err(unexpected_master(&other)),
+        }
     }
 
     async fn master_done(&self, request: MasterRequest) -> Result<()> {
@@ -488,9 +497,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_silent_shard_times_out_after_the_configured_attempts() {
         let master = Arc::new(Master::new());
-        master
-            .handle(MasterRequest::Register { addr: "x".into() })
-            .unwrap();
+        master.handle(MasterRequest::register("x")).unwrap();
         let spec = ModelSpec::matrix("m", 4, 4, DType::I32);
         master
             .handle(MasterRequest::CreateModel { spec, shards: 1 })

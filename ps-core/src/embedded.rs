@@ -42,9 +42,7 @@ impl EmbeddedCluster {
             let shard = Shard::new(shard_config, config.aggregators.clone());
             shard.assign_index(i as u32);
             list.push(Arc::new(shard));
-            master.handle(MasterRequest::Register {
-                addr: format!("in-process:{i}"),
-            })?;
+            master.handle(MasterRequest::register(format!("in-process:{i}")))?;
         }
         Ok(EmbeddedCluster {
             master,

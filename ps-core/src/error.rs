@@ -70,6 +70,30 @@ pub enum PsError {
         token: Box<PushToken>,
         cause: Box<PsError>,
     },
+    /// A server claimed a shard index whose holder, at another address, still sends heartbeats:
+    /// two live processes cannot be one shard (typically two servers started with one
+    /// `--data-dir`). A restarted server gets this until its dead predecessor misses its
+    /// heartbeats for the master's server timeout, so registration retries it for a while.
+    #[error(
+        "shard {shard} is held by {holder}, last heard from {:.1}s ago: {claimant} cannot take shard {shard} over while {holder} is alive (are two servers using one --data-dir?)",
+        *.last_seen_ms as f64 / 1000.0
+    )]
+    ShardHeld {
+        shard: u32,
+        holder: String,
+        claimant: String,
+        last_seen_ms: u64,
+    },
+    /// A server claimed a shard index it was given by another cluster's master.
+    #[error(
+        "{claimant} claims shard {shard} of cluster {claimed}, but this master runs cluster {cluster}: its --data-dir belongs to another cluster (remove its shard-id.json to join this one as a new server)"
+    )]
+    ForeignCluster {
+        shard: u32,
+        claimant: String,
+        claimed: String,
+        cluster: String,
+    },
     #[error("server is shutting down")]
     ShuttingDown,
     /// A server could not serve (its listener or connection machinery failed).

@@ -7,13 +7,15 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::aggregate::{Aggregation, AggregatorRegistry};
 use crate::dedup::{Admission, Dedup};
 use crate::error::{PsError, Result};
 use crate::message::{Push, Request, Response};
+use crate::metrics::{self, Counter, Gauge};
 use crate::partition::Partitioner;
 use crate::snapshot;
 use crate::spec::{ModelSpec, Storage};
@@ -39,6 +41,11 @@ pub struct Limits {
     /// number is given up (later answered `SeqExpired`): bounds a writer's memory when a push
     /// never arrives. Must exceed the pushes a client has in flight per shard (at least 1).
     pub dedup_window: usize,
+    /// Most bytes all of this server's model data may take (dense values and sparse rows,
+    /// allocated capacity): a create or a growing push that would pass it is refused, not
+    /// applied. Concurrent pushes to different models may overshoot it by what they add.
+    /// `None`: no cap beyond the per-model and per-request limits.
+    pub max_memory_bytes: Option<u64>,
 }
 
 /// Bytes of an empty sparse row (a `Vec` header).
@@ -55,6 +62,7 @@ impl Default for Limits {
             max_models: 1024,
             writer_idle_expiry: Some(Duration::from_secs(3600)),
             dedup_window: crate::dedup::DEFAULT_WINDOW,
+            max_memory_bytes: None,
         }
     }
 }
@@ -150,6 +158,64 @@ impl Partition {
     }
 }
 
+/// Request kinds, as `Request::kind` names them (the metrics' `kind` label).
+const KINDS: [&str; 8] = [
+    "create",
+    "destroy",
+    "pull-rows",
+    "pull-elements",
+    "push",
+    "save",
+    "load",
+    "ping",
+];
+
+struct ShardMetrics {
+    requests: Vec<Arc<Counter>>,
+    errors: Vec<Arc<Counter>>,
+    pushed_values: Arc<Counter>,
+    lock_wait: Arc<Counter>,
+    memory: Arc<Gauge>,
+}
+
+static SHARD_METRICS: LazyLock<ShardMetrics> = LazyLock::new(|| ShardMetrics {
+    requests: KINDS
+        .iter()
+        .map(|k| {
+            metrics::counter(
+                "ps_shard_requests_total",
+                "Requests handled by shards.",
+                &[("kind", k)],
+            )
+        })
+        .collect(),
+    errors: KINDS
+        .iter()
+        .map(|k| {
+            metrics::counter(
+                "ps_shard_errors_total",
+                "Requests shards answered with an error.",
+                &[("kind", k)],
+            )
+        })
+        .collect(),
+    pushed_values: metrics::counter(
+        "ps_shard_pushed_values_total",
+        "Values pushed to shards.",
+        &[],
+    ),
+    lock_wait: metrics::seconds_counter(
+        "ps_shard_lock_wait_seconds_total",
+        "Seconds requests waited for a model partition's lock.",
+        &[],
+    ),
+    memory: metrics::gauge(
+        "ps_shard_memory_bytes",
+        "Heap bytes of model data on a shard (the last one to answer, in a process with several).",
+        &[],
+    ),
+});
+
 /// The models of one shard and the handler for requests to it.
 #[derive(Debug)]
 pub struct Shard {
@@ -159,6 +225,9 @@ pub struct Shard {
     /// This server's shard index, once the master assigned it: snapshots record it and a load
     /// of another shard's snapshot is refused.
     index: Mutex<Option<u32>>,
+    /// Heap bytes of every partition's data, kept current by creates, pushes, destroys and
+    /// loads (checked against `Limits::max_memory_bytes`).
+    used_bytes: AtomicU64,
 }
 
 impl Shard {
@@ -168,7 +237,40 @@ impl Shard {
             aggregators,
             models: RwLock::new(HashMap::new()),
             index: Mutex::new(None),
+            used_bytes: AtomicU64::new(0),
         }
+    }
+
+    /// Heap bytes of this server's model data (see `Limits::max_memory_bytes`).
+    pub fn memory_bytes(&self) -> u64 {
+        self.used_bytes.load(Ordering::Relaxed)
+    }
+
+    fn grow(&self, delta: i64) {
+        if delta >= 0 {
+            self.used_bytes.fetch_add(delta as u64, Ordering::Relaxed);
+        } else {
+            let shrink = delta.unsigned_abs();
+            let _ = self
+                .used_bytes
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                    Some(u.saturating_sub(shrink))
+                });
+        }
+    }
+
+    /// Refuses `more` bytes beyond the memory cap, naming what asked for them.
+    fn check_memory(&self, more: u64, what: &str) -> Result<()> {
+        let Some(cap) = self.config.limits.max_memory_bytes else {
+            return Ok(());
+        };
+        let used = self.memory_bytes();
+        if used.saturating_add(more) > cap {
+            return Err(PsError::InvalidRequest(format!(
+                "{what} needs {more} more bytes, but this server holds {used} of its {cap}-byte memory cap (--max-memory-mb); this request was not applied"
+            )));
+        }
+        Ok(())
     }
 
     /// Records the shard index the master gave this server (its registration answer).
@@ -191,6 +293,21 @@ impl Shard {
 
     /// Handles one request. Errors concern only this request; the shard keeps serving.
     pub fn handle(&self, request: &Request) -> Result<Response> {
+        let m = &*SHARD_METRICS;
+        let i = KINDS.iter().position(|k| *k == request.kind()).unwrap_or(0);
+        m.requests[i].inc();
+        if let Request::Push(p) = request {
+            m.pushed_values.add(p.values.len() as u64);
+        }
+        let answer = self.answer(request);
+        if answer.is_err() {
+            m.errors[i].inc();
+        }
+        m.memory.set(self.memory_bytes() as f64);
+        answer
+    }
+
+    fn answer(&self, request: &Request) -> Result<Response> {
         match request {
             Request::Create {
                 spec,
@@ -198,13 +315,18 @@ impl Shard {
                 shards,
             } => self.create(spec, *shard, *shards),
             Request::Destroy { model } => {
-                self.write_models().remove(model);
+                if let Some(part) = self.write_models().remove(model) {
+                    let part = part.read().unwrap_or_else(|e| e.into_inner());
+                    self.grow(-(part.store.heap_bytes() as i64));
+                }
                 Ok(Response::Done)
             }
             Request::PullRows { model, rows } => {
                 self.check_size(rows.len())?;
                 let part = self.partition(model)?;
+                let waited = Instant::now();
                 let part = part.read().unwrap_or_else(|e| e.into_inner());
+                SHARD_METRICS.lock_wait.add_duration(waited.elapsed());
                 let locals = part.locals(rows)?;
                 // Bound the answer, not only the question: many copies of one wide row.
                 self.check_size(part.store.block_elements(&locals))?;
@@ -276,6 +398,9 @@ impl Shard {
             )));
         }
         let part = Partition::new(spec.clone(), shard, shards, aggregation);
+        let bytes = part.store.heap_bytes();
+        self.check_memory(bytes, &format!("model '{}'", spec.name))?;
+        self.grow(bytes as i64);
         models.insert(spec.name.clone(), Arc::new(RwLock::new(part)));
         Ok(Response::Done)
     }
@@ -356,10 +481,22 @@ impl Shard {
                 ));
             }
         }
+        let bytes: u64 = loaded.partitions.iter().map(|p| p.store.heap_bytes()).sum();
+        if let Some(cap) = self.config.limits.max_memory_bytes
+            && bytes > cap
+        {
+            return Err(PsError::snapshot(
+                &dir,
+                format!(
+                    "holds {bytes} bytes of model data, over this server's memory cap of {cap}; nothing was loaded"
+                ),
+            ));
+        }
         models.clear();
         for p in loaded.partitions {
             models.insert(p.spec.name.clone(), Arc::new(RwLock::new(p)));
         }
+        self.used_bytes.store(bytes, Ordering::Relaxed);
         Ok(Response::Done)
     }
 
@@ -374,7 +511,9 @@ impl Shard {
             )));
         }
         let part = self.partition(&push.model)?;
+        let waited = Instant::now();
         let mut part = part.write().unwrap_or_else(|e| e.into_inner());
+        SHARD_METRICS.lock_wait.add_duration(waited.elapsed());
         if part.store.dtype() != push.values.dtype() {
             return Err(PsError::TypeMismatch {
                 model: push.model.clone(),
@@ -386,6 +525,17 @@ impl Shard {
         let locals = part.locals(&push.rows)?;
         part.check_cols(&push.cols)?;
         let limits = &self.config.limits;
+        if let Some(cap) = limits.max_memory_bytes {
+            // Cheap bound first (every pushed cell new, rows doubling): only a push that could
+            // pass the cap pays for counting its new cells exactly. Checked before the dedup
+            // window admits the push, so a refused push is not recorded as applied.
+            let entry = (push.values.dtype().size_bytes() + 4).next_power_of_two() as u64;
+            let worst = 2 * entry * push.rows.len() as u64;
+            if self.memory_bytes().saturating_add(worst) > cap {
+                let exact = part.store.new_cell_bytes(&locals, &push.cols);
+                self.check_memory(exact, &format!("a push to '{}'", push.model))?;
+            }
+        }
         let (idle, window) = (limits.writer_idle_expiry, limits.dedup_window);
         match part
             .dedup
@@ -405,8 +555,10 @@ impl Shard {
             }
         }
         let part = &mut *part;
-        part.store
+        let grown = part
+            .store
             .apply_all(&locals, &push.cols, &push.values, &part.aggregation);
+        self.grow(grown);
         Ok(Response::Done)
     }
 
@@ -757,6 +909,53 @@ mod tests {
         assert!(err.to_string().contains("limit"), "{err}");
         // The identical create again is a harmless retry, even at the limit.
         create(&s, ModelSpec::matrix("a", 4, 4, DType::I32)).unwrap();
+    }
+
+    #[test]
+    fn the_memory_cap_refuses_growth_but_never_loses_or_half_applies_a_push() {
+        let s = shard(Limits {
+            max_memory_bytes: Some(4096),
+            ..Limits::default()
+        });
+        let mut spec = ModelSpec::matrix("m", 8, 100_000, DType::I32);
+        spec.storage = crate::spec::Storage::Sparse;
+        create(&s, spec).unwrap();
+        let headers = s.memory_bytes();
+        assert!(headers > 0 && headers < 4096, "{headers}");
+        // A dense model past the cap is refused at create.
+        let err = create(&s, ModelSpec::matrix("dense", 100, 100, DType::I64)).unwrap_err();
+        assert!(err.to_string().contains("memory cap"), "{err}");
+        let cells = |n: u32, seq: u64, writer: u64| Push {
+            model: "m".into(),
+            writer,
+            seq,
+            rows: vec![0; n as usize],
+            cols: (0..n).collect(),
+            values: Values::I32(vec![1; n as usize]),
+        };
+        // 100 new cells fit; 1,000 more do not: refused whole, and not recorded as applied.
+        s.handle(&Request::Push(cells(100, 1, 7))).unwrap();
+        let grown = s.memory_bytes();
+        assert!(grown > headers, "{grown} vs {headers}");
+        let err = s.handle(&Request::Push(cells(1000, 2, 7))).unwrap_err();
+        assert!(err.to_string().contains("memory cap"), "{err}");
+        let sum = |s: &Shard| match s
+            .handle(&Request::PullRows {
+                model: "m".into(),
+                rows: vec![0],
+            })
+            .unwrap()
+        {
+            Response::Rows(crate::row::RowBlock::Sparse { cols, .. }) => cols.len(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(sum(&s), 100);
+        // Updates of stored cells need no memory and still apply at the cap; the refused push,
+        // sent again once room is made, is applied (its seq was never admitted).
+        s.handle(&Request::Push(cells(100, 3, 8))).unwrap();
+        assert_eq!(s.memory_bytes(), grown);
+        s.handle(&Request::Destroy { model: "m".into() }).unwrap();
+        assert_eq!(s.memory_bytes(), 0);
     }
 
     #[test]

@@ -117,6 +117,38 @@ impl<T: Value> RowStore<T> {
         }
     }
 
+    /// Bytes the rows hold on the heap (allocated capacity, not only the stored elements).
+    pub fn heap_bytes(&self) -> u64 {
+        match self {
+            RowStore::Dense { data, .. } => (data.capacity() * size_of::<T>()) as u64,
+            RowStore::Sparse { rows } => {
+                let cells: usize = rows.iter().map(Vec::capacity).sum();
+                (rows.capacity() * size_of::<Vec<(u32, T)>>() + cells * size_of::<(u32, T)>())
+                    as u64
+            }
+        }
+    }
+
+    /// Bytes the cells (`locals[i]`, `cols[i]`) not stored yet would add to sparse rows (0 for
+    /// dense storage); repeated cells count once.
+    pub fn new_cell_bytes(&self, locals: &[usize], cols: &[u32]) -> u64 {
+        let RowStore::Sparse { rows } = self else {
+            return 0;
+        };
+        let mut absent: Vec<(usize, u32)> = locals
+            .iter()
+            .zip(cols)
+            .filter(|&(&l, &c)| {
+                rows.get(l)
+                    .is_some_and(|r| r.binary_search_by_key(&c, |e| e.0).is_err())
+            })
+            .map(|(&l, &c)| (l, c))
+            .collect();
+        absent.sort_unstable();
+        absent.dedup();
+        (absent.len() * size_of::<(u32, T)>()) as u64
+    }
+
     /// Number of stored elements (all of them for dense storage, the non-zeros for sparse).
     #[cfg(test)]
     pub fn stored_elements(&self) -> usize {
@@ -182,21 +214,32 @@ impl AnyStore {
         })
     }
 
-    /// Applies pushed `values` at (`locals[i]`, `cols[i]`); the caller has checked types and bounds.
+    /// Applies pushed `values` at (`locals[i]`, `cols[i]`); the caller has checked types and
+    /// bounds. Returns the change of [`heap_bytes`](Self::heap_bytes) (sparse rows grow and
+    /// shrink; dense storage never changes).
     pub fn apply_all(
         &mut self,
         locals: &[usize],
         cols: &[u32],
         values: &Values,
         agg: &Aggregation,
-    ) {
-        fn run<T: Value>(s: &mut RowStore<T>, l: &[usize], c: &[u32], v: &[T], agg: &Aggregation) {
+    ) -> i64 {
+        fn run<T: Value>(
+            s: &mut RowStore<T>,
+            l: &[usize],
+            c: &[u32],
+            v: &[T],
+            agg: &Aggregation,
+        ) -> i64 {
             match s {
-                RowStore::Sparse { rows } => merge_sparse(rows, l, c, v, agg),
+                RowStore::Sparse { rows } => {
+                    merge_sparse(rows, l, c, v, agg) * size_of::<(u32, T)>() as i64
+                }
                 dense => {
                     for ((&l, &c), &v) in l.iter().zip(c).zip(v) {
                         dense.apply(l, c, v, agg);
                     }
+                    0
                 }
             }
         }
@@ -205,8 +248,16 @@ impl AnyStore {
             (AnyStore::I64(s), Values::I64(v)) => run(s, locals, cols, v, agg),
             (AnyStore::F32(s), Values::F32(v)) => run(s, locals, cols, v, agg),
             (AnyStore::F64(s), Values::F64(v)) => run(s, locals, cols, v, agg),
-            _ => {}
+            _ => 0,
         }
+    }
+
+    pub fn heap_bytes(&self) -> u64 {
+        with_store!(self, s => s.heap_bytes())
+    }
+
+    pub fn new_cell_bytes(&self, locals: &[usize], cols: &[u32]) -> u64 {
+        with_store!(self, s => s.new_cell_bytes(locals, cols))
     }
 }
 
@@ -218,13 +269,14 @@ impl AnyStore {
 /// by (row, column), so repeated cells keep their order (which `replace` and user aggregators see),
 /// and a cell whose value becomes zero in between restarts from an absent element, as a removed
 /// element would.
+/// Returns the change in the touched rows' capacity, in elements.
 fn merge_sparse<T: Value>(
     rows: &mut [Vec<(u32, T)>],
     locals: &[usize],
     cols: &[u32],
     values: &[T],
     agg: &Aggregation,
-) {
+) -> i64 {
     let n = locals.len().min(cols.len()).min(values.len());
     // The gRPC path delivers pushes sorted by cell already; only unsorted batches pay for a sort.
     let sorted = (1..n).all(|i| (locals[i - 1], cols[i - 1]) <= (locals[i], cols[i]));
@@ -235,6 +287,7 @@ fn merge_sparse<T: Value>(
     });
     let at = |k: usize| order.as_ref().map_or(k, |o| o[k]);
     let mut inserts = Vec::new();
+    let mut grown = 0i64;
     let mut k = 0;
     while k < n {
         let local = locals[at(k)];
@@ -246,9 +299,12 @@ fn merge_sparse<T: Value>(
             let i = at(j);
             (cols[i], values[i])
         });
+        let before = rows[local].capacity() as i64;
         merge_row(&mut rows[local], batch, agg, &mut inserts);
+        grown += rows[local].capacity() as i64 - before;
         k = end;
     }
+    grown
 }
 
 /// Merges `batch` (sorted by column, repeated columns adjacent in push order) into `row`.

@@ -4,6 +4,7 @@ pub mod eval;
 pub mod infer;
 pub mod ingest;
 pub mod master;
+pub mod metrics_endpoint;
 pub mod report;
 pub mod security;
 pub mod server;

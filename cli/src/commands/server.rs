@@ -1,19 +1,21 @@
 //! `glint-lda server`: one parameter-server shard. It binds its listener, starts serving, registers
 //! its address with the master (which answers with its shard index), prints
-//! `listening on ADDR as shard N` on stdout, and serves until SIGINT or SIGTERM. Bound beyond
-//! loopback it refuses to start without a token or client certificates (see `security`); with
-//! `--tls-ca` it registers with a TLS master.
+//! `listening on ADDR as shard N` on stdout, and serves until SIGINT or SIGTERM, sending the master
+//! a heartbeat every `--heartbeat-secs`. With `--data-dir` the index is kept there
+//! (`shard-id.json`), and a restart claims it again from whatever address the server now has.
+//! A server whose index the master has given to another live server stops with an error. Bound
+//! beyond loopback it refuses to start without a token or client certificates (see `security`);
+//! with `--tls-ca` it registers with a TLS master.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use ps_core::grpc::{GrpcCoordinator, ServeOptions};
-use ps_core::master::{MasterRequest, MasterResponse};
-use ps_core::transport::Coordinator;
+use ps_core::registration::Registration;
 use ps_core::{AggregatorRegistry, ClientConfig, Limits, Shard, ShardConfig};
 
 use super::security::{ClientSecurity, ServerSecurity};
@@ -35,16 +37,25 @@ pub struct ServerArgs {
     pub advertise: Option<String>,
     #[command(flatten)]
     pub security: ServerSecurity,
+    #[command(flatten)]
+    pub metrics: super::metrics_endpoint::MetricsArgs,
     /// How this server reaches the master to register (TLS when the master serves TLS).
     #[command(flatten)]
     pub master_security: ClientSecurity,
-    /// Directory for snapshots; without it, save and load requests are refused.
+    /// Directory for snapshots and for this server's shard index (`shard-id.json`), which a
+    /// restart with the same directory claims again, from any address; without it, save and
+    /// load requests are refused and every start registers as a new server.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Seconds between heartbeats to the master (keep it well under the master's
+    /// --server-timeout-secs).
+    #[arg(long, default_value_t = 5)]
+    pub heartbeat_secs: u64,
     /// Largest gRPC message accepted, in MiB [default: 64].
     #[arg(long)]
     pub max_message_mb: Option<usize>,
-    /// How long to keep trying to register with the master, in seconds.
+    /// How long to keep trying to register with the master, in seconds (also how long a
+    /// restarted server waits for its predecessor's heartbeats to lapse).
     #[arg(long, default_value_t = 30)]
     pub register_timeout_secs: u64,
     /// Most rows or elements in one request, and most values in one pull's answer
@@ -66,6 +77,11 @@ pub struct ServerArgs {
     /// SeqExpired, never silently) [default: 65536].
     #[arg(long)]
     pub dedup_window: Option<usize>,
+    /// Most MiB all of this server's model data may take (dense values and sparse rows): a
+    /// create or a growing push past it is refused with an error, never applied [default: no cap
+    /// beyond --max-model-mb per model].
+    #[arg(long, value_name = "MB")]
+    pub max_memory_mb: Option<u64>,
     /// JSON file of the settings above (same names, snake_case); flags given on the command line
     /// win over it.
     #[arg(long, value_name = "FILE")]
@@ -73,6 +89,9 @@ pub struct ServerArgs {
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
+    if args.heartbeat_secs == 0 {
+        bail!("--heartbeat-secs must be at least 1");
+    }
     let options = args.security.serve_options()?;
     // Read before binding: a bad certificate file fails before anything is served.
     let register_config = args.master_security.client_config(ClientConfig {
@@ -94,6 +113,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
         writer_idle_secs: args.writer_idle_secs,
         dedup_window: args.dedup_window,
         max_message_mb: args.max_message_mb,
+        max_memory_mb: args.max_memory_mb,
     };
     let (limits, max_message_mb) = flags.resolve(&file)?;
     let options = ServeOptions {
@@ -115,6 +135,7 @@ async fn serve(
         .with_context(|| format!("binding the server to {}", args.bind))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     args.security.check_exposure(addr, &options)?;
+    args.metrics.spawn().await?;
     let advertise = match args.advertise {
         Some(a) => a,
         None if addr.ip().is_unspecified() => {
@@ -128,66 +149,48 @@ async fn serve(
     };
     let shard = Arc::new(Shard::new(config, AggregatorRegistry::default()));
     let token = options.token.clone();
-    let serving = tokio::spawn(ps_core::grpc::serve_shard_with(
+    let mut serving = tokio::spawn(ps_core::grpc::serve_shard_with(
         listener,
         shard.clone(),
         options,
         shutdown_signal(),
     ));
 
-    let deadline = Duration::from_secs(args.register_timeout_secs);
-    let index = register(
-        &args.master,
-        token.as_deref(),
-        &register_config,
-        &advertise,
-        deadline,
-    )
-    .await?;
+    let coordinator = GrpcCoordinator::new(&args.master, token.as_deref(), &register_config)
+        .with_context(|| format!("connecting to the master at {}", args.master))?;
+    let registration = Registration {
+        data_dir: args.data_dir.clone(),
+        patience: Duration::from_secs(args.register_timeout_secs),
+        timeout: register_config.timeout,
+        ..Registration::new(advertise.clone())
+    };
+    let id = registration
+        .register(&coordinator)
+        .await
+        .with_context(|| format!("registering {advertise} with the master at {}", args.master))?;
+    let index = id.shard;
     // Snapshots record the index, and a load of another shard's snapshot is refused.
     shard.assign_index(index);
     println!("listening on {addr} as shard {index}");
-    tracing::info!(%addr, advertise, index, master = args.master, "server ready");
+    tracing::info!(%addr, advertise, index, cluster = id.cluster, master = args.master, "server ready");
 
-    serving
-        .await
-        .context("the server task failed")?
-        .with_context(|| format!("serving on {addr}"))?;
-    tracing::info!(%addr, "server stopped");
-    Ok(())
-}
-
-/// Registers `addr` with the master, retrying while the master is unreachable.
-async fn register(
-    master: &str,
-    token: Option<&str>,
-    config: &ClientConfig,
-    addr: &str,
-    patience: Duration,
-) -> anyhow::Result<u32> {
-    let coordinator = GrpcCoordinator::new(master, token, config)
-        .with_context(|| format!("connecting to the master at {master}"))?;
-    let start = Instant::now();
-    loop {
-        let request = MasterRequest::Register {
-            addr: addr.to_string(),
-        };
-        match tokio::time::timeout(config.timeout, coordinator.call(request)).await {
-            Ok(Ok(MasterResponse::Registered { shard })) => return Ok(shard),
-            Ok(Ok(other)) => bail!("master at {master} answered {other:?} to a registration"),
-            Ok(Err(e)) if !e.is_retryable() => {
-                return Err(e).with_context(|| format!("registering with the master at {master}"));
-            }
-            Ok(Err(e)) if start.elapsed() > patience => {
-                return Err(e)
-                    .with_context(|| format!("master at {master} unreachable for {patience:?}"));
-            }
-            Err(_) if start.elapsed() > patience => {
-                bail!("master at {master} did not answer for {patience:?}")
-            }
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+    let interval = Duration::from_secs(args.heartbeat_secs);
+    tokio::select! {
+        served = &mut serving => {
+            served
+                .context("the server task failed")?
+                .with_context(|| format!("serving on {addr}"))?;
+        }
+        // Returns only when the master gave this index to another live server: stop serving,
+        // so that clients cannot split between two servers of one shard.
+        replaced = registration.heartbeats(&coordinator, &id, interval) => {
+            serving.abort();
+            return Err(anyhow::Error::new(replaced))
+                .with_context(|| format!("shard {index} at {advertise} was replaced; stopping"));
         }
     }
+    tracing::info!(%addr, "server stopped");
+    Ok(())
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

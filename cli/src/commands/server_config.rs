@@ -5,7 +5,7 @@
 //!
 //! ```json
 //! { "max_request_elements": 16777216, "max_model_mb": 4096, "max_models": 1024,
-//!   "writer_idle_secs": 3600, "dedup_window": 65536, "max_message_mb": 64 }
+//!   "writer_idle_secs": 3600, "dedup_window": 65536, "max_message_mb": 64, "max_memory_mb": 8192 }
 //! ```
 
 use std::path::Path;
@@ -25,6 +25,7 @@ pub struct ServerSettings {
     pub writer_idle_secs: Option<u64>,
     pub dedup_window: Option<usize>,
     pub max_message_mb: Option<usize>,
+    pub max_memory_mb: Option<u64>,
 }
 
 impl ServerSettings {
@@ -58,6 +59,10 @@ impl ServerSettings {
                 .dedup_window
                 .or(file.dedup_window)
                 .unwrap_or(d.dedup_window),
+            max_memory_bytes: self
+                .max_memory_mb
+                .or(file.max_memory_mb)
+                .map(|mb| mb.saturating_mul(1 << 20)),
         };
         let max_message_mb = self.max_message_mb.or(file.max_message_mb).unwrap_or(64);
         // gRPC frames carry a 32-bit length, so no message can exceed 4 GiB.
@@ -72,6 +77,9 @@ impl ServerSettings {
             if value == 0 {
                 bail!("{name} must be at least 1");
             }
+        }
+        if limits.max_memory_bytes == Some(0) {
+            bail!("max_memory_mb must be at least 1");
         }
         if limits.max_partition_bytes == 0 {
             bail!("max_model_mb must be at least 1");

@@ -21,6 +21,16 @@ use driver::run_driver;
 
 pub const METRICS_FILE: &str = "metrics.jsonl";
 
+/// The last held-out perplexity, for `--metrics-addr`.
+pub(super) static HELDOUT: std::sync::LazyLock<std::sync::Arc<ps_core::metrics::Gauge>> =
+    std::sync::LazyLock::new(|| {
+        ps_core::metrics::gauge(
+            "glint_driver_heldout_perplexity",
+            "Held-out perplexity (document completion) at the last evaluation.",
+            &[],
+        )
+    });
+
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Corpus directory (from `glint-lda ingest` or the synthetic generator).
@@ -85,6 +95,8 @@ pub struct TrainArgs {
     /// With --master: how to reach TLS servers.
     #[command(flatten)]
     pub tls: super::security::ClientSecurity,
+    #[command(flatten)]
+    pub metrics: super::metrics_endpoint::MetricsArgs,
     /// With --master: wait until this many servers have registered.
     #[arg(long, default_value_t = 1, requires = "master")]
     pub servers: usize,
@@ -307,6 +319,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
+    args.metrics.start(rt.handle())?;
     // Embedded shards by default; with --master, remote servers under names unique to this run.
     let (client, _cluster) = match &args.master {
         Some(addr) => {
@@ -372,6 +385,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             _ => None,
         };
         if let Some(p) = held {
+            HELDOUT.set(p);
             bar.println(format!(
                 "iteration {}: held-out perplexity {p:.2} after {train_seconds:.1}s of training",
                 stats.iteration

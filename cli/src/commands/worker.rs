@@ -39,6 +39,8 @@ pub struct WorkerArgs {
     /// How to reach TLS servers.
     #[command(flatten)]
     pub tls: super::security::ClientSecurity,
+    #[command(flatten)]
+    pub metrics: super::metrics_endpoint::MetricsArgs,
     /// Seconds to wait for the job (or, after a failure elsewhere, its next attempt) to be
     /// published.
     #[arg(long, default_value_t = 600)]
@@ -78,6 +80,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
+    args.metrics.start(rt.handle())?;
     let config = args.tls.client_config(ClientConfig::default())?;
     let connect = |servers: usize| -> lda::Result<ps_core::Client> {
         Ok(rt.block_on(ps_core::grpc::connect(

@@ -282,6 +282,7 @@ impl Driver {
                 )));
             }
             recoveries += 1;
+            crate::telemetry::DRIVER.recoveries.inc();
             let to = self.last_checkpoint;
             tracing::warn!(reason = %why, to, recoveries, "rolling back");
             events.rollback(to, &why)?;
@@ -314,6 +315,9 @@ impl Driver {
         self.model = model;
         self.control = control;
         self.iteration = from;
+        crate::telemetry::DRIVER
+            .attempt
+            .set(f64::from(self.job.attempt));
         self.save_record()
     }
 
@@ -379,6 +383,12 @@ impl Driver {
                 tokens_per_s: self.corpus.tokens as f64 / seconds.max(1e-9),
                 loglik,
             };
+            let m = &crate::telemetry::DRIVER;
+            m.iteration.set(f64::from(t));
+            m.tokens_per_s.set(it.tokens_per_s);
+            if let Some(ll) = it.loglik {
+                m.loglik.set(ll);
+            }
             events.iteration(&it, self.view())?;
         }
         let last = i64::from(self.job.iterations) + 2;

@@ -1,6 +1,7 @@
 //! The client side of the gRPC transport: [`GrpcTransport`] (one lazily connected channel per
-//! shard, multiplexing every request to that shard over one HTTP/2 connection), [`GrpcCoordinator`]
-//! for the master, and [`connect`], which discovers the shards from the master.
+//! shard, multiplexing every request to that shard over one HTTP/2 connection, replaced when the
+//! master says the shard moved), [`GrpcCoordinator`] for the master, and [`connect`], which
+//! discovers the shards from the master.
 //!
 //! Every call carries the client's per-attempt timeout as its gRPC deadline (`grpc-timeout`),
 //! so a server drops queued work whose caller has given up, and channels send HTTP/2 keepalive
@@ -8,7 +9,7 @@
 //! dropped route) fails in seconds and is re-established, instead of every call on it waiting
 //! for its timeout.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -101,18 +102,44 @@ fn with_deadline<T>(message: T, timeout: Duration) -> tonic::Request<T> {
 }
 
 /// Shard requests over gRPC, one channel per shard address (index = shard index).
+///
+/// With a resolver (the master, as [`connect`] sets it), a call that fails at the connection
+/// level (`PsError::Transient`: refused, reset, unreachable) makes the transport ask the master
+/// for the shard's current address; when it has changed (the server restarted elsewhere under
+/// its index) the shard's channel is replaced, and the client's next attempt goes there. The
+/// failed attempt still counts against the client's retry budget.
 #[derive(Clone)]
 pub struct GrpcTransport {
-    shards: Arc<[ShardClient<Chan>]>,
-    addrs: Arc<[String]>,
+    shared: Arc<Shared>,
+    /// Where moved shards are looked up; `None`: addresses are fixed.
+    resolver: Option<Arc<dyn Coordinator>>,
+}
+
+struct Shared {
+    /// Swapped whole per shard under the write lock, which is never held across an await:
+    /// a call clones its shard's client under the read lock and runs on that clone.
+    slots: RwLock<Vec<Slot>>,
+    /// One per shard: concurrent failures of one shard wait for one lookup instead of each
+    /// asking the master. Holds when that shard's last lookup finished.
+    lookups: Vec<tokio::sync::Mutex<Option<Instant>>>,
+    attach: AttachToken,
+    /// For channels to moved shards: TLS, timeouts and message limits as the first ones.
+    config: ClientConfig,
     /// The deadline of each call: the client's per-attempt timeout.
     timeout: Duration,
+}
+
+#[derive(Clone)]
+struct Slot {
+    addr: String,
+    client: ShardClient<Chan>,
 }
 
 impl std::fmt::Debug for GrpcTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GrpcTransport")
-            .field("addrs", &self.addrs)
+            .field("addrs", &self.addrs())
+            .field("resolves", &self.resolver.is_some())
             .finish()
     }
 }
@@ -121,43 +148,152 @@ impl GrpcTransport {
     /// Channels to `addrs` (connected lazily); must be called inside a tokio runtime.
     pub fn new(addrs: &[String], token: Option<&str>, config: &ClientConfig) -> Result<Self> {
         let attach = AttachToken::new(token)?;
-        let limit = client_limit(config);
-        let shards = addrs
+        let slots = addrs
             .iter()
             .map(|a| {
-                Ok(
-                    ShardClient::with_interceptor(channel(a, config)?, attach.clone())
-                        .max_encoding_message_size(limit)
-                        .max_decoding_message_size(limit),
-                )
+                Ok(Slot {
+                    addr: a.clone(),
+                    client: shard_client(a, &attach, config)?,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(GrpcTransport {
-            shards: shards.into(),
-            addrs: addrs.into(),
-            timeout: config.timeout,
+            shared: Arc::new(Shared {
+                lookups: (0..slots.len())
+                    .map(|_| tokio::sync::Mutex::new(None))
+                    .collect(),
+                slots: RwLock::new(slots),
+                attach,
+                config: config.clone(),
+                timeout: config.timeout,
+            }),
+            resolver: None,
         })
     }
 
-    pub fn addrs(&self) -> &[String] {
-        &self.addrs
+    /// Looks up the address of a shard that cannot be reached in `master`'s list of servers.
+    pub fn with_resolver(mut self, master: Arc<dyn Coordinator>) -> Self {
+        self.resolver = Some(master);
+        self
     }
+
+    /// The current address of every shard.
+    pub fn addrs(&self) -> Vec<String> {
+        self.shared
+            .read_slots()
+            .iter()
+            .map(|s| s.addr.clone())
+            .collect()
+    }
+}
+
+impl Shared {
+    fn read_slots(&self) -> std::sync::RwLockReadGuard<'_, Vec<Slot>> {
+        self.slots.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// After a connection failure to `shard` at `failed` (a call started at `started`): asks
+    /// the master where the shard is now and, if it moved, points the shard's slot there.
+    async fn relocate(
+        &self,
+        master: &dyn Coordinator,
+        shard: usize,
+        failed: &str,
+        started: Instant,
+    ) {
+        let Some(lookup) = self.lookups.get(shard) else {
+            return;
+        };
+        let mut last = lookup.lock().await;
+        // A lookup that finished after this call started saw at least as much as one now would.
+        if last.is_some_and(|t| t >= started) || !self.is_at(shard, failed) {
+            return;
+        }
+        let answer = tokio::time::timeout(self.timeout, master.call(MasterRequest::Servers)).await;
+        *last = Some(Instant::now());
+        let addr = match answer {
+            Ok(Ok(MasterResponse::Servers(list))) => match list.into_iter().nth(shard) {
+                Some(a) if !a.is_empty() && a != failed => a,
+                _ => return,
+            },
+            Ok(Ok(other)) => {
+                tracing::warn!(?other, "unexpected answer to a server lookup");
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(shard, error = %e, "cannot look up a moved shard");
+                return;
+            }
+            Err(_) => return,
+        };
+        let client = match shard_client(&addr, &self.attach, &self.config) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(shard, %addr, error = %e, "cannot dial the new address of a shard");
+                return;
+            }
+        };
+        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = slots.get_mut(shard)
+            && slot.addr == failed
+        {
+            tracing::info!(shard, from = failed, to = %addr, "shard moved; reconnecting");
+            *slot = Slot { addr, client };
+        }
+    }
+
+    /// Whether `shard` is still dialled at `addr` (no other call has moved it meanwhile).
+    fn is_at(&self, shard: usize, addr: &str) -> bool {
+        self.read_slots().get(shard).is_some_and(|s| s.addr == addr)
+    }
+}
+
+/// A client of the shard at `addr`, its channel connected lazily.
+fn shard_client(
+    addr: &str,
+    attach: &AttachToken,
+    config: &ClientConfig,
+) -> Result<ShardClient<Chan>> {
+    let limit = client_limit(config);
+    Ok(
+        ShardClient::with_interceptor(channel(addr, config)?, attach.clone())
+            .max_encoding_message_size(limit)
+            .max_decoding_message_size(limit),
+    )
 }
 
 impl Transport for GrpcTransport {
     fn shards(&self) -> usize {
-        self.shards.len()
+        self.shared.read_slots().len()
     }
 
     fn call(&self, shard: usize, request: Arc<Request>) -> BoxFuture<'static, Result<Response>> {
-        let Some(client) = self.shards.get(shard).cloned() else {
-            let err = PsError::NoSuchShard {
-                shard,
-                shards: self.shards.len(),
-            };
-            return futures::future::ready(Err(err)).boxed();
+        let slot = {
+            let slots = self.shared.read_slots();
+            match slots.get(shard) {
+                Some(slot) => slot.clone(),
+                None => {
+                    let err = PsError::NoSuchShard {
+                        shard,
+                        shards: slots.len(),
+                    };
+                    return futures::future::ready(Err(err)).boxed();
+                }
+            }
         };
-        shard_call(client, request, self.timeout).boxed()
+        let shared = self.shared.clone();
+        let resolver = self.resolver.clone();
+        async move {
+            let started = Instant::now();
+            let result = shard_call(slot.client, request, shared.timeout).await;
+            if let (Err(PsError::Transient(_)), Some(master)) = (&result, resolver) {
+                shared
+                    .relocate(master.as_ref(), shard, &slot.addr, started)
+                    .await;
+            }
+            result
+        }
+        .boxed()
     }
 }
 
@@ -300,14 +436,32 @@ async fn master_call(
 ) -> Result<MasterResponse> {
     let s = |e: tonic::Status| error_from_status(&e);
     Ok(match request {
-        MasterRequest::Register { addr } => {
+        MasterRequest::Register {
+            addr,
+            shard,
+            cluster,
+        } => {
+            let msg = pb::RegisterRequest {
+                addr,
+                shard,
+                cluster: cluster.unwrap_or_default(),
+            };
             let reply = c
-                .register(with_deadline(pb::RegisterRequest { addr }, timeout))
+                .register(with_deadline(msg, timeout))
                 .await
                 .map_err(s)?
                 .into_inner();
-            MasterResponse::Registered { shard: reply.shard }
+            MasterResponse::Registered {
+                shard: reply.shard,
+                cluster: reply.cluster,
+            }
         }
+        MasterRequest::Status => MasterResponse::Status(encode::status_from_pb(
+            c.status(with_deadline(pb::Empty {}, timeout))
+                .await
+                .map_err(s)?
+                .into_inner(),
+        )),
         MasterRequest::Servers => MasterResponse::Servers(
             c.servers(with_deadline(pb::Empty {}, timeout))
                 .await
@@ -389,8 +543,23 @@ pub async fn connect(
         let answer =
             tokio::time::timeout(config.timeout, coordinator.call(MasterRequest::Servers)).await;
         let seen = match answer {
-            Ok(Ok(MasterResponse::Servers(list))) if list.len() >= wanted => break list,
-            Ok(Ok(MasterResponse::Servers(list))) => format!("{} servers registered", list.len()),
+            Ok(Ok(MasterResponse::Servers(list)))
+                if list.len() >= wanted && list.iter().all(|a| !a.is_empty()) =>
+            {
+                break list;
+            }
+            Ok(Ok(MasterResponse::Servers(list))) => {
+                // Vacant indices: a restarted master relearning its servers from heartbeats.
+                let vacant: Vec<usize> = (0..list.len()).filter(|&i| list[i].is_empty()).collect();
+                if vacant.is_empty() {
+                    format!("{} servers registered", list.len())
+                } else {
+                    format!(
+                        "{} servers registered, shards {vacant:?} not re-registered yet",
+                        list.len()
+                    )
+                }
+            }
             Ok(Ok(other)) => return Err(PsError::Master(format!("unexpected answer {other:?}"))),
             Ok(Err(e)) if !e.is_retryable() => return Err(e),
             Ok(Err(e)) => e.to_string(),
@@ -405,7 +574,9 @@ pub async fn connect(
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     tracing::info!(master = master_addr, ?servers, "connected");
-    let transport = GrpcTransport::new(&servers, token, &config)?;
+    // The master also tells the transport where a server that restarted elsewhere went.
+    let transport =
+        GrpcTransport::new(&servers, token, &config)?.with_resolver(Arc::new(coordinator.clone()));
     Ok(Client::new(
         Arc::new(transport),
         Arc::new(coordinator),

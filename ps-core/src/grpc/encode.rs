@@ -9,7 +9,7 @@ use prost::Message;
 
 use super::pb;
 use crate::error::{PsError, Result};
-use crate::master::ModelRecord;
+use crate::master::{ClusterStatus, ModelRecord, ServerStatus};
 use crate::message::Push;
 use crate::row::RowBlock;
 use crate::spec::{ModelSpec, PartitionerKind, Storage};
@@ -351,6 +351,46 @@ pub fn record_from_pb(r: pb::ModelRecord) -> Result<ModelRecord> {
         spec: spec_from_pb(r.spec)?,
         shards: r.shards,
     })
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub fn status_to_pb(s: &ClusterStatus) -> pb::StatusReply {
+    pb::StatusReply {
+        cluster: s.cluster.clone(),
+        server_timeout_ms: millis(s.server_timeout),
+        servers: s
+            .servers
+            .iter()
+            .map(|v| pb::ServerStatus {
+                shard: v.shard,
+                addr: v.addr.clone().unwrap_or_default(),
+                seen: v.last_seen.is_some(),
+                last_seen_ms: v.last_seen.map_or(0, millis),
+                alive: v.alive,
+            })
+            .collect(),
+    }
+}
+
+pub fn status_from_pb(s: pb::StatusReply) -> ClusterStatus {
+    use std::time::Duration;
+    ClusterStatus {
+        cluster: s.cluster,
+        server_timeout: Duration::from_millis(s.server_timeout_ms),
+        servers: s
+            .servers
+            .into_iter()
+            .map(|v| ServerStatus {
+                shard: v.shard,
+                addr: (!v.addr.is_empty()).then_some(v.addr),
+                last_seen: v.seen.then(|| Duration::from_millis(v.last_seen_ms)),
+                alive: v.alive,
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@
 //! tokio::spawn(serve_shard(listener, shard, token.clone(), std::future::pending()));
 //! // A server registers with the master, which gives it its shard index.
 //! let master = GrpcCoordinator::new(&master_addr, token.as_deref(), &ClientConfig::default())?;
-//! master.call(MasterRequest::Register { addr: shard_addr }).await?;
+//! master.call(MasterRequest::register(shard_addr)).await?;
 //!
 //! let client = connect(&master_addr, token.as_deref(), ClientConfig::default(), 1).await?;
 //! let m = client.create_matrix::<i64>(ModelSpec::matrix("counts", 100, 8, DType::I64)).await?;

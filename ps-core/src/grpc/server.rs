@@ -352,8 +352,16 @@ struct MasterService {
 }
 
 impl MasterService {
-    fn run(&self, request: MasterRequest) -> std::result::Result<MasterResponse, Status> {
-        self.master.handle(request).map_err(|e| error_to_status(&e))
+    /// Handles a request on the blocking pool: with a data directory a change is written and
+    /// fsynced before it is answered, which must not stall the reactor.
+    async fn run(&self, request: MasterRequest) -> std::result::Result<MasterResponse, Status> {
+        let master = self.master.clone();
+        match tokio::task::spawn_blocking(move || master.handle(request)).await {
+            Ok(result) => result.map_err(|e| error_to_status(&e)),
+            Err(e) => Err(error_to_status(&PsError::Server(format!(
+                "master task failed: {e}"
+            )))),
+        }
     }
 }
 
@@ -380,19 +388,32 @@ fn record_reply(response: MasterResponse) -> Reply<pb::ModelRecord> {
 #[tonic::async_trait]
 impl MasterRpc for MasterService {
     async fn register(&self, r: GrpcRequest<pb::RegisterRequest>) -> Reply<pb::RegisterReply> {
-        match self.run(MasterRequest::Register {
-            addr: r.into_inner().addr,
-        })? {
-            MasterResponse::Registered { shard } => {
-                Ok(GrpcResponse::new(pb::RegisterReply { shard }))
+        let r = r.into_inner();
+        match self
+            .run(MasterRequest::Register {
+                addr: r.addr,
+                shard: r.shard,
+                cluster: (!r.cluster.is_empty()).then_some(r.cluster),
+            })
+            .await?
+        {
+            MasterResponse::Registered { shard, cluster } => {
+                Ok(GrpcResponse::new(pb::RegisterReply { shard, cluster }))
             }
             other => Err(unexpected_master(&other)),
         }
     }
 
     async fn servers(&self, _: GrpcRequest<pb::Empty>) -> Reply<pb::ServersReply> {
-        match self.run(MasterRequest::Servers)? {
+        match self.run(MasterRequest::Servers).await? {
             MasterResponse::Servers(addrs) => Ok(GrpcResponse::new(pb::ServersReply { addrs })),
+            other => Err(unexpected_master(&other)),
+        }
+    }
+
+    async fn status(&self, _: GrpcRequest<pb::Empty>) -> Reply<pb::StatusReply> {
+        match self.run(MasterRequest::Status).await? {
+            MasterResponse::Status(status) => Ok(GrpcResponse::new(encode::status_to_pb(&status))),
             other => Err(unexpected_master(&other)),
         }
     }
@@ -400,20 +421,26 @@ impl MasterRpc for MasterService {
     async fn create_model(&self, r: GrpcRequest<pb::CreateModelRequest>) -> Reply<pb::ModelRecord> {
         let r = r.into_inner();
         let spec = encode::spec_from_pb(r.spec).map_err(|e| error_to_status(&e))?;
-        record_reply(self.run(MasterRequest::CreateModel {
-            spec,
-            shards: r.shards,
-        })?)
+        record_reply(
+            self.run(MasterRequest::CreateModel {
+                spec,
+                shards: r.shards,
+            })
+            .await?,
+        )
     }
 
     async fn get_model(&self, r: GrpcRequest<pb::ModelName>) -> Reply<pb::ModelRecord> {
-        record_reply(self.run(MasterRequest::GetModel {
-            name: r.into_inner().name,
-        })?)
+        record_reply(
+            self.run(MasterRequest::GetModel {
+                name: r.into_inner().name,
+            })
+            .await?,
+        )
     }
 
     async fn list_models(&self, _: GrpcRequest<pb::Empty>) -> Reply<pb::ModelsReply> {
-        match self.run(MasterRequest::ListModels)? {
+        match self.run(MasterRequest::ListModels).await? {
             MasterResponse::Models(models) => Ok(GrpcResponse::new(pb::ModelsReply {
                 models: models.iter().map(encode::record_to_pb).collect(),
             })),
@@ -422,23 +449,32 @@ impl MasterRpc for MasterService {
     }
 
     async fn remove_model(&self, r: GrpcRequest<pb::ModelName>) -> Reply<pb::Empty> {
-        done_reply(self.run(MasterRequest::RemoveModel {
-            name: r.into_inner().name,
-        })?)
+        done_reply(
+            self.run(MasterRequest::RemoveModel {
+                name: r.into_inner().name,
+            })
+            .await?,
+        )
     }
 
     async fn put_entry(&self, r: GrpcRequest<pb::PutEntryRequest>) -> Reply<pb::Empty> {
         let r = r.into_inner();
-        done_reply(self.run(MasterRequest::PutEntry {
-            key: r.key,
-            value: r.value,
-        })?)
+        done_reply(
+            self.run(MasterRequest::PutEntry {
+                key: r.key,
+                value: r.value,
+            })
+            .await?,
+        )
     }
 
     async fn get_entry(&self, r: GrpcRequest<pb::EntryKey>) -> Reply<pb::EntryReply> {
-        match self.run(MasterRequest::GetEntry {
-            key: r.into_inner().key,
-        })? {
+        match self
+            .run(MasterRequest::GetEntry {
+                key: r.into_inner().key,
+            })
+            .await?
+        {
             MasterResponse::Entry(value) => Ok(GrpcResponse::new(pb::EntryReply {
                 found: value.is_some(),
                 value: value.unwrap_or_default(),
@@ -448,8 +484,11 @@ impl MasterRpc for MasterService {
     }
 
     async fn remove_entry(&self, r: GrpcRequest<pb::EntryKey>) -> Reply<pb::Empty> {
-        done_reply(self.run(MasterRequest::RemoveEntry {
-            key: r.into_inner().key,
-        })?)
+        done_reply(
+            self.run(MasterRequest::RemoveEntry {
+                key: r.into_inner().key,
+            })
+            .await?,
+        )
     }
 }

@@ -62,6 +62,28 @@ fn error_to_pb(e: &PsError) -> pb::Error {
         PsError::SeqExpired { model, writer, seq } => {
             Kind::SeqExpired(pb::SeqExpired { model, writer, seq })
         }
+        PsError::ShardHeld {
+            shard,
+            holder,
+            claimant,
+            last_seen_ms,
+        } => Kind::ShardHeld(pb::ShardHeld {
+            shard,
+            holder,
+            claimant,
+            last_seen_ms,
+        }),
+        PsError::ForeignCluster {
+            shard,
+            claimant,
+            claimed,
+            cluster,
+        } => Kind::ForeignCluster(pb::ForeignCluster {
+            shard,
+            claimant,
+            claimed,
+            cluster,
+        }),
         // A client-side report that no server sends; on the wire it stands for its cause.
         PsError::PushUnconfirmed { cause, .. } => return error_to_pb(&cause),
     };
@@ -117,6 +139,18 @@ fn error_from_pb(e: pb::Error) -> Option<PsError> {
             writer: x.writer,
             seq: x.seq,
         },
+        Kind::ShardHeld(x) => PsError::ShardHeld {
+            shard: x.shard,
+            holder: x.holder,
+            claimant: x.claimant,
+            last_seen_ms: x.last_seen_ms,
+        },
+        Kind::ForeignCluster(x) => PsError::ForeignCluster {
+            shard: x.shard,
+            claimant: x.claimant,
+            claimed: x.claimed,
+            cluster: x.cluster,
+        },
     })
 }
 
@@ -139,9 +173,11 @@ pub fn error_to_status(e: &PsError) -> Status {
         | PsError::ShuttingDown
         | PsError::PushUnconfirmed { .. } => Code::Unavailable,
         PsError::Unauthenticated(_) => Code::Unauthenticated,
-        PsError::Master(_) | PsError::Snapshot { .. } | PsError::SeqExpired { .. } => {
-            Code::FailedPrecondition
-        }
+        PsError::Master(_)
+        | PsError::Snapshot { .. }
+        | PsError::SeqExpired { .. }
+        | PsError::ShardHeld { .. }
+        | PsError::ForeignCluster { .. } => Code::FailedPrecondition,
         PsError::Server(_) => Code::Internal,
     };
     Status::with_details(
@@ -298,6 +334,18 @@ mod tests {
             },
             PsError::ShuttingDown,
             PsError::Server("io".into()),
+            PsError::ShardHeld {
+                shard: 2,
+                holder: "a:1".into(),
+                claimant: "b:2".into(),
+                last_seen_ms: 1500,
+            },
+            PsError::ForeignCluster {
+                shard: 1,
+                claimant: "b:2".into(),
+                claimed: "c1".into(),
+                cluster: "c2".into(),
+            },
         ];
         for e in errors {
             assert_eq!(error_from_status(&error_to_status(&e)), e);

@@ -62,6 +62,7 @@ pub(super) fn run_driver(args: &TrainArgs, workers: u32) -> anyhow::Result<ExitC
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
+    args.metrics.start(rt.handle())?;
     let client = connect_master(args, addr, &rt)?;
     fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let opts = DriverOptions {
@@ -214,6 +215,7 @@ impl DriverEvents for Events {
             _ => None,
         };
         if let Some(p) = held {
+            super::HELDOUT.set(p);
             crate::console::note(format!(
                 "iteration {}: held-out perplexity {p:.2} after {now:.1}s of training",
                 it.iteration
