@@ -12,10 +12,8 @@ For each K and seed:
 """
 
 import argparse
-import gzip
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -24,25 +22,7 @@ import time
 import numpy as np
 import tomotopy as tp
 
-
-def split_corpus(src, out_dir, test_share, seed):
-    """Writes train.tsv and test.tsv: a seeded share of the documents is held out."""
-    opener = gzip.open if src.endswith(".gz") else open
-    with opener(src, "rt", encoding="utf-8") as f:
-        lines = [l for l in f.read().splitlines() if l.strip()]
-    rng = random.Random(seed)
-    rng.shuffle(lines)
-    n_test = max(1, int(len(lines) * test_share))
-    with open(os.path.join(out_dir, "test.tsv"), "w", encoding="utf-8") as f:
-        f.write("\n".join(lines[:n_test]) + "\n")
-    with open(os.path.join(out_dir, "train.tsv"), "w", encoding="utf-8") as f:
-        f.write("\n".join(lines[n_test:]) + "\n")
-    return len(lines) - n_test, n_test
-
-
-def run(cmd, **kw):
-    print("$", " ".join(cmd), file=sys.stderr, flush=True)
-    return subprocess.run(cmd, check=True, **kw)
+from common import run, split_corpus
 
 
 def evaluate(glint, model_dir, test_dir, threads):

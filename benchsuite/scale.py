@@ -20,19 +20,7 @@ import sys
 import time
 import urllib.request
 
-
-def run(cmd, **kw):
-    print("$", " ".join(cmd), file=sys.stderr, flush=True)
-    return subprocess.run(cmd, check=True, **kw)
-
-
-def listen(cmd):
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    banner = p.stdout.readline().strip()
-    if not banner.startswith("listening on "):
-        p.kill()
-        raise SystemExit(f"{cmd} printed {banner!r}")
-    return p, banner[len("listening on "):].split(" ")[0]
+from common import listen, run
 
 
 def lo_bytes():

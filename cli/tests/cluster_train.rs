@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,21 @@ impl Proc {
         let child = std::mem::replace(&mut self.0, Command::new("true").spawn().unwrap());
         child.wait_with_output().unwrap()
     }
+
+    /// Its stderr, after asserting that it exited successfully.
+    fn succeeds(self) -> String {
+        let out = self.wait(Duration::from_secs(300));
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        err
+    }
+
+    /// Its stderr, after asserting that it failed.
+    fn fails(self) -> String {
+        let out = self.wait(Duration::from_secs(60));
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
 }
 
 /// Starts a master or server and returns it with the address of its `listening on` banner.
@@ -63,26 +78,6 @@ fn listen(args: &[&str]) -> (Proc, String) {
     (Proc(child), addr)
 }
 
-/// A master and two servers sharing `token_file`.
-fn cluster(token_file: &Path) -> (Vec<Proc>, String) {
-    let token = token_file.to_str().unwrap();
-    let (master, addr) = listen(&["master", "--bind", "127.0.0.1:0", "--token-file", token]);
-    let mut procs = vec![master];
-    for _ in 0..2 {
-        let (server, _) = listen(&[
-            "server",
-            "--master",
-            &addr,
-            "--bind",
-            "127.0.0.1:0",
-            "--token-file",
-            token,
-        ]);
-        procs.push(server);
-    }
-    (procs, addr)
-}
-
 fn spawn(args: &[&str], env: &[(&str, &str)]) -> Proc {
     let mut cmd = Command::new(BIN);
     cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -92,11 +87,171 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> Proc {
     Proc(cmd.spawn().unwrap())
 }
 
+/// One test's cluster: a temporary directory with a corpus and a token, a master, and servers
+/// (2 on ephemeral ports unless the test starts its own).
+struct Run {
+    tmp: tempfile::TempDir,
+    token: String,
+    master: String,
+    corpus: String,
+    procs: Vec<Proc>,
+}
+
+impl Run {
+    /// `big`: a corpus on which a run lasts seconds (for killing things mid-run); else the
+    /// split synthetic corpus of `common::split_corpus` (`train`, `test`, truth in `all`).
+    fn new(big: bool, servers: usize) -> Run {
+        let tmp = tempfile::tempdir().unwrap();
+        let corpus = if big {
+            let dir = tmp.path().join("corpus");
+            ok(&glint(&[
+                "-q",
+                "synth",
+                "--out",
+                dir.to_str().unwrap(),
+                "--docs",
+                "3000",
+                "--vocab",
+                "2000",
+                "--topics",
+                "10",
+                "--mean-len",
+                "100",
+                "--seed",
+                "5",
+                "--no-theta",
+            ]));
+            dir
+        } else {
+            split_corpus(tmp.path());
+            tmp.path().join("train")
+        };
+        let token = tmp.path().join("token");
+        std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+        let token = token.to_str().unwrap().to_string();
+        let (master, addr) = listen(&["master", "--bind", "127.0.0.1:0", "--token-file", &token]);
+        let mut run = Run {
+            corpus: corpus.to_str().unwrap().to_string(),
+            tmp,
+            token,
+            master: addr,
+            procs: vec![master],
+        };
+        for _ in 0..servers {
+            let server = run.server("127.0.0.1:0");
+            run.procs.push(server);
+        }
+        run
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.tmp.path().join(name).to_str().unwrap().to_string()
+    }
+
+    /// A server on `bind`; one on a fixed address keeps its data directory (and shard id)
+    /// across restarts, ephemeral ones have none (two would otherwise share it).
+    fn server(&self, bind: &str) -> Proc {
+        let args = [
+            "server",
+            "--master",
+            &self.master,
+            "--bind",
+            bind,
+            "--token-file",
+            &self.token,
+        ];
+        if bind.ends_with(":0") {
+            return listen(&args).0;
+        }
+        let data = self.path(&format!("data-{}", bind.replace([':', '.'], "-")));
+        listen(&[&args[..], &["--data-dir", &data]].concat()).0
+    }
+
+    /// Worker `index` of `job` with its own state directory, plus `extra` flags.
+    fn worker(&self, job: &str, index: &str, extra: &[&str]) -> Proc {
+        let state = self.path(&format!("state-{index}"));
+        let base = [
+            "worker",
+            "--master",
+            &self.master,
+            "--job",
+            job,
+            "--corpus",
+            &self.corpus,
+            "--index",
+            index,
+            "--threads",
+            "1",
+            "--token-file",
+            &self.token,
+            "--state-dir",
+            &state,
+        ];
+        spawn(&[&base[..], extra].concat(), &[])
+    }
+
+    /// The driver of `workers` workers of `job`, writing to `model`, plus `extra` flags.
+    fn driver(&self, job: &str, model: &str, extra: &[&str]) -> Proc {
+        let base = [
+            "train",
+            "--master",
+            &self.master,
+            "--servers",
+            "2",
+            "--workers",
+            "2",
+            "--job",
+            job,
+            "--token-file",
+            &self.token,
+            "--corpus",
+            &self.corpus,
+            "--out",
+            model,
+        ];
+        spawn(&[&base[..], extra].concat(), &[])
+    }
+}
+
 fn heldout_perplexity(model: &Path) -> f64 {
     let text = std::fs::read_to_string(model.join("metrics.jsonl")).unwrap();
     let last = text.lines().last().unwrap();
     let v: serde_json::Value = serde_json::from_str(last).unwrap();
     v["heldout_perplexity"].as_f64().unwrap()
+}
+
+fn json(path: impl AsRef<Path>) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Iterations in the driver's metrics.jsonl, in order.
+fn logged_iterations(model: &Path) -> Vec<u64> {
+    std::fs::read_to_string(model.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["iteration"].as_u64())
+        .collect()
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "condition not reached in {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The exported model accounts for every token of the corpus exactly once.
+fn assert_counts_match(model: &Path, corpus: &str) {
+    let totals: Vec<i64> = serde_json::from_value(json(model.join("topic_totals.json"))).unwrap();
+    let tokens = json(Path::new(corpus).join("manifest.json"))["tokens"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(totals.iter().sum::<i64>() as u64, tokens);
 }
 
 const TRAIN: [&str; 10] = [
@@ -114,82 +269,47 @@ const TRAIN: [&str; 10] = [
 
 #[test]
 fn two_worker_processes_train_as_well_as_the_embedded_run() {
-    let tmp = tempfile::tempdir().unwrap();
-    split_corpus(tmp.path());
-    let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_string();
-    let (train, test, truth) = (p("train"), p("test"), p("all"));
-    let token_file = tmp.path().join("token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let token = token_file.to_str().unwrap();
-    let (_cluster, master) = cluster(&token_file);
-
+    let run = Run::new(false, 2);
+    let (test, truth) = (run.path("test"), run.path("all"));
     // Workers may start before the driver: they wait for the job. One takes its index from the
     // Kubernetes variable, the other from Slurm's.
     let worker = |var: &str, index: &str| {
-        spawn(
-            &[
-                "worker",
-                "--master",
-                &master,
-                "--job",
-                "t1",
-                "--corpus",
-                &train,
-                "--threads",
-                "1",
-                "--token-file",
-                token,
-            ],
-            &[(var, index)],
-        )
+        let args = [
+            "worker",
+            "--master",
+            &run.master,
+            "--job",
+            "t1",
+            "--corpus",
+            &run.corpus,
+            "--threads",
+            "1",
+            "--token-file",
+            &run.token,
+        ];
+        spawn(&args, &[(var, index)])
     };
-    let w0 = worker("JOB_COMPLETION_INDEX", "0");
-    let w1 = worker("SLURM_PROCID", "1");
-    let model = p("cluster-model");
-    let mut args = vec![
-        "train",
-        "--master",
-        &master,
-        "--servers",
-        "2",
-        "--workers",
-        "2",
-        "--job",
-        "t1",
-        "--token-file",
-        token,
-        "--corpus",
-        &train,
-        "--test",
-        &test,
-        "--out",
-        &model,
+    let workers = [
+        worker("JOB_COMPLETION_INDEX", "0"),
+        worker("SLURM_PROCID", "1"),
     ];
-    args.extend(TRAIN);
-    ok(&glint(&args));
-    for w in [w0, w1] {
-        let out = w.wait(Duration::from_secs(60));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let model = run.path("cluster-model");
+    run.driver("t1", &model, &[&["--test", &test][..], &TRAIN].concat())
+        .succeeds();
+    for w in workers {
+        w.succeeds();
     }
-
-    let embedded = p("embedded-model");
-    let mut args = vec![
+    let embedded = run.path("embedded-model");
+    let args = [
         "train",
         "--corpus",
-        &train,
+        &run.corpus,
         "--test",
         &test,
         "--out",
         &embedded,
-        "--threads",
-        "2",
     ];
-    args.extend(TRAIN);
-    ok(&glint(&args));
+    ok(&glint(&[&args[..], &["--threads", "2"], &TRAIN].concat()));
 
     let (c, e) = (
         heldout_perplexity(Path::new(&model)),
@@ -205,98 +325,48 @@ fn two_worker_processes_train_as_well_as_the_embedded_run() {
     assert!(hellinger < 0.2, "Hellinger to the truth {hellinger}");
     let topics = ok(&glint(&["topics", "--model", &model]));
     assert!(topics.lines().count() >= 5, "{topics}");
-    let vis = p("vis");
+    let vis = run.path("vis");
     ok(&glint(&[
         "topics", "--model", &model, "--format", "pyldavis", "--out", &vis,
     ]));
-    let lengths: Vec<u64> = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(&vis).join("doc_lengths.json")).unwrap(),
-    )
-    .unwrap();
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(&train).join("manifest.json")).unwrap(),
-    )
-    .unwrap();
+    let lengths: Vec<u64> =
+        serde_json::from_value(json(Path::new(&vis).join("doc_lengths.json"))).unwrap();
     assert_eq!(lengths.len(), 360, "documents with a θ row");
-    assert_eq!(
-        lengths.iter().sum::<u64>(),
-        manifest["tokens"].as_u64().unwrap()
-    );
+    let tokens = json(Path::new(&run.corpus).join("manifest.json"))["tokens"].as_u64();
+    assert_eq!(Some(lengths.iter().sum::<u64>()), tokens);
 }
 
 #[test]
 fn a_worker_on_the_wrong_corpus_stops_the_whole_run_with_a_clear_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    split_corpus(tmp.path());
-    let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_string();
-    let (train, test) = (p("train"), p("test"));
-    let token_file = tmp.path().join("token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let token = token_file.to_str().unwrap();
-    let (_cluster, master) = cluster(&token_file);
-
-    let worker = |index: &str, corpus: &str| {
-        spawn(
-            &[
-                "worker",
-                "--master",
-                &master,
-                "--job",
-                "t2",
-                "--corpus",
-                corpus,
-                "--index",
-                index,
-                "--token-file",
-                token,
-                "--stall-secs",
-                "30",
-            ],
-            &[],
-        )
-    };
-    let good = worker("0", &train);
-    let wrong = worker("1", &test);
-    let driver = spawn(
-        &[
-            "train",
+    let run = Run::new(false, 2);
+    let good = run.worker("t2", "0", &["--stall-secs", "30"]);
+    let wrong = {
+        let args = [
+            "worker",
             "--master",
-            &master,
-            "--servers",
-            "2",
-            "--workers",
-            "2",
+            &run.master,
             "--job",
             "t2",
-            "--token-file",
-            token,
             "--corpus",
-            &train,
-            "--topics",
-            "5",
-            "--iterations",
-            "20",
-            "--out",
-            &p("model"),
-            "--stall-secs",
-            "30",
-        ],
-        &[],
-    );
-    let wrong = wrong.wait(Duration::from_secs(30));
-    assert!(!wrong.status.success());
-    let err = String::from_utf8_lossy(&wrong.stderr);
+            &run.path("test"),
+            "--index",
+            "1",
+            "--token-file",
+            &run.token,
+        ];
+        spawn(&args, &[])
+    };
+    let model = run.path("model");
+    let driver = run.driver("t2", &model, &["--topics", "5", "--stall-secs", "30"]);
+    let err = wrong.fails();
     assert!(
         err.contains("but the job 't2' was started on one with"),
         "{err}"
     );
-    let driver = driver.wait(Duration::from_secs(30));
-    assert!(!driver.status.success());
-    let err = String::from_utf8_lossy(&driver.stderr);
+    let err = driver.fails();
     assert!(err.contains("aborted"), "{err}");
-    let good = good.wait(Duration::from_secs(30));
-    assert!(!good.status.success(), "the other worker must stop too");
-    assert!(!Path::new(&p("model")).join("phi.npy").exists());
+    good.fails();
+    assert!(!Path::new(&model).join("phi.npy").exists());
 }
 
 #[test]
@@ -321,341 +391,96 @@ fn a_worker_without_an_index_says_where_it_looks() {
     );
 }
 
-/// A synthetic corpus large enough that a run lasts a few seconds.
-fn bigger_corpus(dir: &Path) {
-    ok(&glint(&[
-        "-q",
-        "synth",
-        "--out",
-        dir.to_str().unwrap(),
-        "--docs",
-        "3000",
-        "--vocab",
-        "2000",
-        "--topics",
-        "10",
-        "--mean-len",
-        "100",
-        "--seed",
-        "5",
-        "--no-theta",
-    ]));
-}
-
-/// Iterations in the driver's metrics.jsonl, in order.
-fn logged_iterations(model: &Path) -> Vec<u64> {
-    std::fs::read_to_string(model.join("metrics.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["iteration"].as_u64())
-        .collect()
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(
-            Instant::now() < deadline,
-            "condition not reached in {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+/// Kills a process of a running job once the driver has logged `after` iterations, lets
+/// `restart` bring it back, and checks that the run finishes with every iteration logged once
+/// and the counts exact. Returns the driver's stderr and the restarted process.
+fn kill_mid_run(
+    run: &Run,
+    job: &str,
+    iterations: &str,
+    extra: &[&str],
+    after: usize,
+    victim: impl FnOnce(&mut Vec<Proc>) -> Proc,
+    restart: impl FnOnce(Proc) -> Proc,
+) -> (String, Proc) {
+    let mut workers = vec![run.worker(job, "0", &[]), run.worker(job, "1", &[])];
+    let model = run.path("model");
+    let flags = [
+        &[
+            "--topics",
+            "10",
+            "--iterations",
+            iterations,
+            "--checkpoint-every",
+        ][..],
+        extra,
+    ]
+    .concat();
+    let driver = run.driver(job, &model, &flags);
+    let model_dir = PathBuf::from(&model);
+    wait_until(Duration::from_secs(120), || {
+        logged_iterations(&model_dir).len() >= after
+    });
+    let killed = victim(&mut workers);
+    let back = restart(killed);
+    let err = driver.succeeds();
+    let n: u64 = iterations.parse().unwrap();
+    // One metrics line per iteration, in order: the rolled-back ones were rewritten.
+    assert_eq!(logged_iterations(&model_dir), (1..=n).collect::<Vec<u64>>());
+    for w in workers {
+        w.succeeds();
     }
+    // The driver checked the invariants before releasing each attempt and at the end; the
+    // exported counts account for every token once more.
+    assert_counts_match(&model_dir, &run.corpus);
+    (err, back)
 }
 
 #[test]
 fn a_killed_worker_is_missed_by_its_heartbeat_and_the_run_rolls_back_and_finishes_exactly() {
-    let tmp = tempfile::tempdir().unwrap();
-    let corpus = tmp.path().join("corpus");
-    bigger_corpus(&corpus);
-    let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_string();
-    let token_file = tmp.path().join("token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let token = token_file.to_str().unwrap();
-    let (_cluster, master) = cluster(&token_file);
-    let corpus = corpus.to_str().unwrap().to_string();
-    let worker = |index: &str| {
-        let state = p(&format!("state-{index}"));
-        spawn(
-            &[
-                "worker",
-                "--master",
-                &master,
-                "--job",
-                "t3",
-                "--corpus",
-                &corpus,
-                "--index",
-                index,
-                "--threads",
-                "1",
-                "--token-file",
-                token,
-                "--state-dir",
-                &state,
-            ],
-            &[],
-        )
-    };
-    let w0 = worker("0");
-    let w1 = worker("1");
-    let model = p("model");
-    let driver = spawn(
-        &[
-            "train",
-            "--master",
-            &master,
-            "--servers",
-            "2",
-            "--workers",
-            "2",
-            "--job",
-            "t3",
-            "--token-file",
-            token,
-            "--corpus",
-            &corpus,
-            "--topics",
-            "10",
-            "--iterations",
-            "60",
-            "--checkpoint-every",
-            "5",
-            "--heartbeat-timeout-secs",
-            "2",
-            "--out",
-            &model,
-        ],
-        &[],
+    let run = Run::new(true, 2);
+    let (err, back) = kill_mid_run(
+        &run,
+        "t3",
+        "60",
+        &["5", "--heartbeat-timeout-secs", "2"],
+        12,
+        |w| w.remove(1), // dropped below: kill -9
+        |killed| {
+            drop(killed);
+            // Restarted only after its heartbeat has been missed, as an orchestrator would.
+            std::thread::sleep(Duration::from_secs(4));
+            run.worker("t3", "1", &[])
+        },
     );
-    let model_dir = Path::new(&model).to_path_buf();
-    wait_until(Duration::from_secs(120), || {
-        logged_iterations(&model_dir).len() >= 12
-    });
-    drop(w1); // kill -9
-    // Restarted only after its heartbeat has been missed, as an orchestrator would.
-    std::thread::sleep(Duration::from_secs(4));
-    let w1 = worker("1");
-    let out = driver.wait(Duration::from_secs(300));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
     assert!(
         err.contains("worker 1 sent no heartbeat for 2s; rolling back to iteration"),
         "{err}"
     );
     assert!(err.contains("recovered (attempt 1)"), "{err}");
-    // One metrics line per iteration, in order: the rolled-back ones were rewritten.
-    assert_eq!(
-        logged_iterations(&model_dir),
-        (1..=60).collect::<Vec<u64>>()
-    );
-    for w in [w0, w1] {
-        let out = w.wait(Duration::from_secs(60));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    // The driver checked the invariants before releasing each attempt and at the end; the
-    // exported counts account for every token once more.
-    let totals: Vec<i64> = serde_json::from_str(
-        &std::fs::read_to_string(model_dir.join("topic_totals.json")).unwrap(),
-    )
-    .unwrap();
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(&corpus).join("manifest.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        totals.iter().sum::<i64>() as u64,
-        manifest["tokens"].as_u64().unwrap()
-    );
-}
-
-#[test]
-fn a_restarted_driver_reattaches_to_the_running_workers() {
-    let tmp = tempfile::tempdir().unwrap();
-    let corpus = tmp.path().join("corpus");
-    bigger_corpus(&corpus);
-    let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_string();
-    let token_file = tmp.path().join("token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let token = token_file.to_str().unwrap();
-    let (_cluster, master) = cluster(&token_file);
-    let corpus = corpus.to_str().unwrap().to_string();
-    let workers: Vec<Proc> = ["0", "1"]
-        .iter()
-        .map(|i| {
-            spawn(
-                &[
-                    "worker",
-                    "--master",
-                    &master,
-                    "--job",
-                    "t4",
-                    "--corpus",
-                    &corpus,
-                    "--index",
-                    i,
-                    "--threads",
-                    "1",
-                    "--token-file",
-                    token,
-                    "--state-dir",
-                    &p(&format!("s{i}")),
-                ],
-                &[],
-            )
-        })
-        .collect();
-    let model = p("model");
-    let driver_args = |resume: bool| {
-        let mut a = vec![
-            "train",
-            "--master",
-            &master,
-            "--servers",
-            "2",
-            "--workers",
-            "2",
-            "--job",
-            "t4",
-            "--token-file",
-            token,
-            "--corpus",
-            &corpus,
-            "--topics",
-            "10",
-            "--iterations",
-            "40",
-            "--checkpoint-every",
-            "5",
-            "--out",
-            &model,
-        ];
-        if resume {
-            a.push("--resume");
-        }
-        a.into_iter().map(String::from).collect::<Vec<_>>()
-    };
-    let args: Vec<String> = driver_args(false);
-    let driver = spawn(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
-    let model_dir = Path::new(&model).to_path_buf();
-    wait_until(Duration::from_secs(120), || {
-        logged_iterations(&model_dir).len() >= 8
-    });
-    drop(driver); // kill -9 of the driver; the workers go on
-    let args: Vec<String> = driver_args(true);
-    let out = spawn(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
-        .wait(Duration::from_secs(300));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    assert!(err.contains("resumed the job 't4'"), "{err}");
-    assert!(Path::new(&model).join("phi.npy").exists());
-    let logged = logged_iterations(&model_dir);
-    assert_eq!(logged.last(), Some(&40), "{logged:?}");
-    assert!(logged.windows(2).all(|w| w[0] < w[1]), "{logged:?}");
-    for w in workers {
-        let out = w.wait(Duration::from_secs(60));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    back.succeeds();
 }
 
 #[test]
 fn a_worker_restarted_at_once_asks_for_the_rollback_itself() {
-    let tmp = tempfile::tempdir().unwrap();
-    let corpus = tmp.path().join("corpus");
-    bigger_corpus(&corpus);
-    let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_string();
-    let token_file = tmp.path().join("token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let token = token_file.to_str().unwrap();
-    let (_cluster, master) = cluster(&token_file);
-    let corpus = corpus.to_str().unwrap().to_string();
-    let worker = |index: &str| {
-        let state = p(&format!("state-{index}"));
-        spawn(
-            &[
-                "worker",
-                "--master",
-                &master,
-                "--job",
-                "t5",
-                "--corpus",
-                &corpus,
-                "--index",
-                index,
-                "--threads",
-                "1",
-                "--token-file",
-                token,
-                "--state-dir",
-                &state,
-            ],
-            &[],
-        )
-    };
-    let w0 = worker("0");
-    let w1 = worker("1");
-    let model = p("model");
-    let driver = spawn(
-        &[
-            "train",
-            "--master",
-            &master,
-            "--servers",
-            "2",
-            "--workers",
-            "2",
-            "--job",
-            "t5",
-            "--token-file",
-            token,
-            "--corpus",
-            &corpus,
-            "--topics",
-            "10",
-            "--iterations",
-            "40",
-            "--checkpoint-every",
-            "4",
-            "--heartbeat-timeout-secs",
-            "30",
-            "--out",
-            &model,
-        ],
-        &[],
+    let run = Run::new(true, 2);
+    let (err, back) = kill_mid_run(
+        &run,
+        "t5",
+        "40",
+        &["4", "--heartbeat-timeout-secs", "30"],
+        10,
+        |w| w.remove(0),
+        |killed| {
+            drop(killed);
+            run.worker("t5", "0", &[])
+        },
     );
-    let model_dir = Path::new(&model).to_path_buf();
-    wait_until(Duration::from_secs(120), || {
-        logged_iterations(&model_dir).len() >= 10
-    });
-    drop(w0);
-    let w0 = worker("0");
-    let out = driver.wait(Duration::from_secs(300));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
     assert!(
         err.contains("recovering: a worker asked for it; rolling back to iteration"),
         "{err}"
     );
-    assert_eq!(
-        logged_iterations(&model_dir),
-        (1..=40).collect::<Vec<u64>>()
-    );
-    for w in [w0, w1] {
-        let out = w.wait(Duration::from_secs(60));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    back.succeeds();
 }
 
 /// A port that was free a moment ago.
@@ -669,107 +494,57 @@ fn free_port() -> u16 {
 
 #[test]
 fn a_killed_server_restarted_on_its_address_rolls_the_run_back_and_it_finishes_exactly() {
-    let tmp = tempfile::tempdir().unwrap();
-    let corpus = tmp.path().join("corpus");
-    bigger_corpus(&corpus);
-    let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_string();
-    let token_file = tmp.path().join("token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let token = token_file.to_str().unwrap();
-    let (_master, master) = listen(&["master", "--bind", "127.0.0.1:0", "--token-file", token]);
-    let server = |addr: &str| {
-        let data = p(&format!("data-{}", addr.rsplit(':').next().unwrap()));
-        listen(&[
-            "server",
-            "--master",
-            &master,
-            "--bind",
-            addr,
-            "--token-file",
-            token,
-            "--data-dir",
-            &data,
-        ])
-        .0
-    };
+    let mut run = Run::new(true, 0);
     let addrs = [free_port(), free_port()].map(|port| format!("127.0.0.1:{port}"));
-    let _s0 = server(&addrs[0]);
-    let s1 = server(&addrs[1]);
-    let corpus = corpus.to_str().unwrap().to_string();
-    let workers: Vec<Proc> = ["0", "1"]
-        .iter()
-        .map(|i| {
-            spawn(
-                &[
-                    "worker",
-                    "--master",
-                    &master,
-                    "--job",
-                    "t6",
-                    "--corpus",
-                    &corpus,
-                    "--index",
-                    i,
-                    "--threads",
-                    "1",
-                    "--token-file",
-                    token,
-                    "--state-dir",
-                    &p(&format!("s{i}")),
-                ],
-                &[],
-            )
-        })
-        .collect();
-    let model = p("model");
-    let driver = spawn(
-        &[
-            "train",
-            "--master",
-            &master,
-            "--servers",
-            "2",
-            "--workers",
-            "2",
-            "--job",
-            "t6",
-            "--token-file",
-            token,
-            "--corpus",
-            &corpus,
-            "--topics",
-            "10",
-            "--iterations",
-            "40",
-            "--checkpoint-every",
-            "5",
-            "--out",
-            &model,
-        ],
-        &[],
+    let s0 = run.server(&addrs[0]);
+    run.procs.push(s0);
+    let s1 = run.server(&addrs[1]);
+    let (err, _server) = kill_mid_run(
+        &run,
+        "t6",
+        "40",
+        &["5"],
+        12,
+        |_| s1,
+        |killed| {
+            drop(killed); // kill -9: its partitions of every model are gone
+            std::thread::sleep(Duration::from_millis(500));
+            run.server(&addrs[1])
+        },
     );
-    let model_dir = Path::new(&model).to_path_buf();
-    wait_until(Duration::from_secs(120), || {
-        logged_iterations(&model_dir).len() >= 12
-    });
-    drop(s1); // kill -9: its partitions of every model are gone
-    std::thread::sleep(Duration::from_millis(500));
-    let _s1 = server(&addrs[1]);
-    let out = driver.wait(Duration::from_secs(300));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
     assert!(err.contains("rolling back to iteration"), "{err}");
     assert!(err.contains("passed the count invariants"), "{err}");
-    assert_eq!(
-        logged_iterations(&model_dir),
-        (1..=40).collect::<Vec<u64>>()
-    );
+}
+
+#[test]
+fn a_restarted_driver_reattaches_to_the_running_workers() {
+    let run = Run::new(true, 2);
+    let workers = [run.worker("t4", "0", &[]), run.worker("t4", "1", &[])];
+    let model = run.path("model");
+    let flags = [
+        "--topics",
+        "10",
+        "--iterations",
+        "40",
+        "--checkpoint-every",
+        "5",
+    ];
+    let driver = run.driver("t4", &model, &flags);
+    let model_dir = PathBuf::from(&model);
+    wait_until(Duration::from_secs(120), || {
+        logged_iterations(&model_dir).len() >= 8
+    });
+    drop(driver); // kill -9 of the driver; the workers go on
+    let err = run
+        .driver("t4", &model, &[&flags[..], &["--resume"]].concat())
+        .succeeds();
+    assert!(err.contains("resumed the job 't4'"), "{err}");
+    assert!(model_dir.join("phi.npy").exists());
+    let logged = logged_iterations(&model_dir);
+    assert_eq!(logged.last(), Some(&40), "{logged:?}");
+    assert!(logged.windows(2).all(|w| w[0] < w[1]), "{logged:?}");
     for w in workers {
-        let out = w.wait(Duration::from_secs(60));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        w.succeeds();
     }
+    assert_counts_match(&model_dir, &run.corpus);
 }
