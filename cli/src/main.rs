@@ -38,6 +38,8 @@ enum Command {
     /// Train an LDA model on a corpus: embedded, on a cluster's servers (--master), or as the
     /// driver of worker processes (--master with --workers).
     Train(commands::train::TrainArgs),
+    /// Show what a cluster's master knows: servers (up or down, last heartbeat) and models.
+    Status(commands::status::StatusArgs),
     /// Run one sampler worker of a cluster run (started by `train --master ADDR --workers N`).
     Worker(commands::worker::WorkerArgs),
     /// Show the top words of each topic of a trained model.
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Server(args) => commands::server::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Worker(args) => commands::worker::run(args),
+        Command::Status(args) => commands::status::run(args),
         Command::Topics(args) => commands::topics::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Infer(args) => commands::infer::run(args),

@@ -377,3 +377,43 @@ fn a_stopped_server_shows_as_silent_for_as_long_as_it_has_been() {
         }
     });
 }
+
+#[test]
+fn glint_lda_status_shows_servers_up_then_down() {
+    let m = master("1", &[]);
+    let s0 = server(&m.addr, None, &[]);
+    let status = |m: &Proc| {
+        let out = Command::new(BIN)
+            .args(["status", "--master", &m.addr, "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let up = status(&m);
+    assert_eq!(
+        up["servers"][0]["addr"].as_str(),
+        Some(s0.addr.as_str()),
+        "{up}"
+    );
+    assert_eq!(up["servers"][0]["alive"], serde_json::json!(true), "{up}");
+    drop(s0);
+    std::thread::sleep(Duration::from_millis(2500));
+    let down = status(&m);
+    assert_eq!(
+        down["servers"][0]["alive"],
+        serde_json::json!(false),
+        "{down}"
+    );
+    // The table names the state too.
+    let out = Command::new(BIN)
+        .args(["status", "--master", &m.addr])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("DOWN"), "{text}");
+}

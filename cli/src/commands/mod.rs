@@ -9,6 +9,7 @@ pub mod report;
 pub mod security;
 pub mod server;
 pub mod server_config;
+pub mod status;
 pub mod synth;
 pub mod topics;
 pub mod train;
