@@ -449,7 +449,7 @@ fn a_killed_worker_is_missed_by_its_heartbeat_and_the_run_rolls_back_and_finishe
         |killed| {
             drop(killed);
             // Restarted only after its heartbeat has been missed, as an orchestrator would.
-            std::thread::sleep(Duration::from_secs(4));
+            std::thread::sleep(Duration::from_secs(6));
             run.worker("t3", "1", &[])
         },
     );
