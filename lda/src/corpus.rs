@@ -44,7 +44,7 @@ impl LoadedCorpus {
         threads: usize,
     ) -> Result<Self> {
         let threads = threads.max(1);
-        let target = total_tokens.div_ceil(threads as u64).max(1);
+        let split = Split::new(total_tokens, threads);
         let mut shards: Vec<ShardDocs> = (0..threads)
             .map(|_| ShardDocs {
                 offsets: vec![0],
@@ -65,7 +65,7 @@ impl LoadedCorpus {
                 };
                 *c += 1;
             }
-            let s = ((seen / target) as usize).min(threads - 1);
+            let s = split.owner(seen);
             seen += tokens.len() as u64;
             let shard = &mut shards[s];
             shard.tokens.extend_from_slice(&tokens);
@@ -113,7 +113,7 @@ impl LoadedCorpus {
         let corpus = datasets::Corpus::open(dir)?;
         let words = Words::read(&corpus)?;
         let total = corpus.manifest().tokens;
-        let target = total.div_ceil(parts as u64).max(1);
+        let split = Split::new(total, parts);
         let (mut kept, mut kept_tokens, mut seen) = (Vec::new(), 0u64, 0u64);
         let mut info = PartInfo {
             first_doc: None,
@@ -122,7 +122,7 @@ impl LoadedCorpus {
         };
         for doc in corpus.documents()? {
             let doc = doc?;
-            let owner = ((seen / target) as usize).min(parts - 1);
+            let owner = split.owner(seen);
             seen += doc.tokens.len() as u64;
             if owner == part {
                 info.first_doc.get_or_insert(info.corpus_docs);
@@ -145,6 +145,28 @@ impl LoadedCorpus {
 
     pub fn num_docs(&self) -> usize {
         self.shards.iter().map(|s| s.ids.len()).sum()
+    }
+}
+
+/// Contiguous parts of about equal token counts: the one rule for splitting a corpus between
+/// threads and between workers.
+struct Split {
+    target: u64,
+    parts: usize,
+}
+
+impl Split {
+    fn new(total_tokens: u64, parts: usize) -> Self {
+        let parts = parts.max(1);
+        Split {
+            target: total_tokens.div_ceil(parts as u64).max(1),
+            parts,
+        }
+    }
+
+    /// The part of a document whose first token is the corpus's `seen`-th.
+    fn owner(&self, seen: u64) -> usize {
+        ((seen / self.target) as usize).min(self.parts - 1)
     }
 }
 
