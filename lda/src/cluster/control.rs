@@ -186,6 +186,14 @@ impl Control {
     pub async fn read(&self) -> Result<Progress> {
         let all = self.vector.pull_all().await?;
         let n = self.workers as usize;
+        let slots = Self::slots(self.workers) as usize;
+        if all.len() != slots {
+            // The servers' answer decides this length: an error, never an index out of range.
+            return Err(LdaError::Cluster(format!(
+                "the control vector answered {} values, not {slots}",
+                all.len()
+            )));
+        }
         Ok(Progress {
             done: all[..n].to_vec(),
             aborted: all[n] > 0,
