@@ -109,26 +109,7 @@ pub fn build(
     drop(global);
     let terms_seen = entries.len() as u64;
 
-    let frac_docs = (filter.max_doc_frac * documents as f64).floor() as u64;
-    let mut kept: Vec<usize> = (0..entries.len())
-        .filter(|&g| {
-            let e = &entries[g];
-            e.count > 0
-                && e.count >= filter.min_count
-                && e.docs >= filter.min_docs
-                && (filter.max_doc_frac >= 1.0 || e.docs <= frac_docs)
-                && filter.max_docs.is_none_or(|m| e.docs <= m)
-        })
-        .collect();
-    kept.sort_unstable_by(|&a, &b| {
-        entries[b]
-            .count
-            .cmp(&entries[a].count)
-            .then_with(|| entries[a].term.cmp(&entries[b].term))
-    });
-    if let Some(n) = filter.max_size {
-        kept.truncate(n);
-    }
+    let kept = select(&entries, filter, documents);
     let mut final_id = vec![DROPPED; entries.len()];
     for (new, &g) in kept.iter().enumerate() {
         final_id[g] = new as u32;
@@ -163,6 +144,33 @@ pub fn build(
         mapping,
         terms_seen,
     }
+}
+
+/// Indices into `entries` of the terms `filter` keeps, in vocabulary order (descending count,
+/// ties by term), with `documents` the denominator of the document fraction: the one rule for
+/// every way a vocabulary is built (ingest, and merged statistics such as Spark partitions').
+pub fn select(entries: &[TermStats], filter: &VocabularyFilter, documents: u64) -> Vec<usize> {
+    let frac_docs = (filter.max_doc_frac * documents as f64).floor() as u64;
+    let mut kept: Vec<usize> = (0..entries.len())
+        .filter(|&g| {
+            let e = &entries[g];
+            e.count > 0
+                && e.count >= filter.min_count
+                && e.docs >= filter.min_docs
+                && (filter.max_doc_frac >= 1.0 || e.docs <= frac_docs)
+                && filter.max_docs.is_none_or(|m| e.docs <= m)
+        })
+        .collect();
+    kept.sort_unstable_by(|&a, &b| {
+        entries[b]
+            .count
+            .cmp(&entries[a].count)
+            .then_with(|| entries[a].term.cmp(&entries[b].term))
+    });
+    if let Some(n) = filter.max_size {
+        kept.truncate(n);
+    }
+    kept
 }
 
 #[cfg(test)]

@@ -19,10 +19,10 @@ from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
-from ._glint_lda import _PsClient, _PsEmbeddedCluster, _PsMatrix
+from ._glint_lda import _LocalCluster, _PsClient, _PsEmbeddedCluster, _PsMatrix
 from ._glint_lda import connect as _connect
 
-__all__ = ["Client", "Matrix", "EmbeddedCluster", "connect"]
+__all__ = ["Client", "Matrix", "EmbeddedCluster", "LocalCluster", "connect"]
 
 _DTYPES = {"i32": np.int32, "i64": np.int64, "f32": np.float32, "f64": np.float64}
 PathLike = Union[str, "os.PathLike[str]"]
@@ -249,3 +249,56 @@ class EmbeddedCluster:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class LocalCluster:
+    """A master and ``servers`` servers served over gRPC from this process, as ``glint-lda
+    master`` and ``glint-lda server`` would: workers in other processes (Spark executors, or
+    ``glint-lda worker``) reach them at :attr:`master_addr`. The models live in this process's
+    memory and go with :meth:`stop`.
+
+    ``host`` is the address the servers bind to and advertise (one the workers can dial).
+    Beyond loopback a ``token`` is required, unless ``insecure=True`` on a trusted network.
+
+    >>> from glint_lda import ps
+    >>> with ps.LocalCluster(servers=2) as cluster:
+    ...     m = ps.connect(cluster.master_addr, servers=2).create_matrix("v", 4, 1)
+    ...     m.push([1], [0], [5])
+    ...     m.pull([1], [0]).tolist()
+    [5]
+    """
+
+    def __init__(
+        self,
+        servers: int = 2,
+        host: str = "127.0.0.1",
+        token: Optional[str] = None,
+        insecure: bool = False,
+    ) -> None:
+        self._cluster = _LocalCluster(servers, host, token, insecure)
+        self.servers = servers
+        self.token = token
+
+    @property
+    def master_addr(self) -> str:
+        """The master's ``HOST:PORT``."""
+        return self._cluster.master_addr
+
+    @property
+    def server_addrs(self) -> List[str]:
+        """Each server's ``HOST:PORT``, by shard index."""
+        return list(self._cluster.shard_addrs)
+
+    def client(self, timeout: float = 30.0) -> Client:
+        """A gRPC client of this cluster."""
+        return connect(self.master_addr, self.token, self.servers, timeout=timeout)
+
+    def stop(self) -> None:
+        """Stops serving; the models are gone."""
+        self._cluster.stop()
+
+    def __enter__(self) -> "LocalCluster":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

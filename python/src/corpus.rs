@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use datasets::{CorpusWriter, ManifestExtras, Vocabulary, WriterOptions};
+use datasets::{CorpusWriter, ManifestExtras, TermStats, Vocabulary, WriterOptions};
 use evaluation::AlignedDocs;
 use ingest::{AnalyzerConfig, Format, IngestOptions, ParquetColumns, Preset, VocabularyFilter};
 use numpy::PyArray1;
@@ -695,6 +695,55 @@ impl Corpus {
         PyArray1::from_vec(py, counts)
     }
 
+    /// Number of documents containing each word id (uint64 array).
+    #[getter]
+    fn document_counts<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        let mut counts = vec![0u64; self.data.vocab_size as usize];
+        let mut seen = vec![usize::MAX; self.data.vocab_size as usize];
+        for d in 0..self.data.len() {
+            for &w in self.data.doc(d) {
+                if seen[w as usize] != d {
+                    seen[w as usize] = d;
+                    counts[w as usize] += 1;
+                }
+            }
+        }
+        PyArray1::from_vec(py, counts)
+    }
+
+    /// The documents as word ids of another vocabulary (`terms`, id j = `terms[j]`): terms it
+    /// lacks are dropped, and so are the documents left empty. Returns (ids, tokens, offsets),
+    /// document i being `tokens[offsets[i]:offsets[i + 1]]` (uint32 and uint64 arrays).
+    fn _aligned_to<'py>(
+        &self,
+        py: Python<'py>,
+        terms: Vec<String>,
+    ) -> PyResult<(Vec<String>, Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<u64>>)> {
+        let data = Arc::clone(&self.data);
+        let (ids, tokens, offsets) = detached(py, move || {
+            let index: HashMap<&str, u32> = terms
+                .iter()
+                .enumerate()
+                .map(|(j, t)| (t.as_str(), j as u32))
+                .collect();
+            let aligned = data.aligned(&index);
+            let (mut ids, mut tokens, mut offsets) = (Vec::new(), Vec::new(), vec![0u64]);
+            for (id, doc) in aligned.ids.into_iter().zip(aligned.docs) {
+                if !doc.is_empty() {
+                    ids.push(id);
+                    tokens.extend_from_slice(&doc);
+                    offsets.push(tokens.len() as u64);
+                }
+            }
+            Ok((ids, tokens, offsets))
+        })?;
+        Ok((
+            ids,
+            PyArray1::from_vec(py, tokens),
+            PyArray1::from_vec(py, offsets),
+        ))
+    }
+
     /// Document ids, in corpus order.
     #[getter]
     fn ids(&self) -> Vec<String> {
@@ -728,6 +777,47 @@ impl Corpus {
             self.data.doc(d).iter().map(|&w| terms[w as usize].as_str()),
         )
     }
+}
+
+/// The vocabulary `ingest` would keep from merged term statistics (each term's occurrences and
+/// documents over `documents` documents) under the filter options `min_count`, `min_df`,
+/// `max_df` and `vocab_size` (as `Corpus.from_texts` takes them): the indices of the kept
+/// terms, in vocabulary order. What `glint_lda.spark` builds one vocabulary from partitions with.
+#[pyfunction]
+#[pyo3(signature = (terms, counts, docs, documents, **options))]
+pub(crate) fn _select_vocabulary(
+    terms: Vec<String>,
+    counts: Vec<u64>,
+    docs: Vec<u64>,
+    documents: u64,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Vec<usize>> {
+    if counts.len() != terms.len() || docs.len() != terms.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} terms but {} counts and {} document counts",
+            terms.len(),
+            counts.len(),
+            docs.len()
+        )));
+    }
+    if let Some(d) = options {
+        for key in d.keys() {
+            let key: String = key.extract()?;
+            if !matches!(key.as_str(), "min_count" | "min_df" | "max_df" | "vocab_size") {
+                return Err(PyTypeError::new_err(format!(
+                    "unexpected keyword argument '{key}' (a vocabulary filter takes min_count, min_df, max_df and vocab_size)"
+                )));
+            }
+        }
+    }
+    let filter = IngestSettings::parse(options, false)?.filter;
+    let entries: Vec<TermStats> = terms
+        .into_iter()
+        .zip(counts)
+        .zip(docs)
+        .map(|((term, count), docs)| TermStats { term, count, docs })
+        .collect();
+    Ok(ingest::vocabulary::select(&entries, &filter, documents))
 }
 
 /// The data of `value` if it is a `Corpus`.

@@ -6,11 +6,14 @@
 //! * [`model`]: `_Model`, an LDA model trained by `lda` on an embedded parameter server or
 //!   loaded from a model directory, with inference, perplexity and coherence from `evaluation`.
 //! * [`ps`]: a client of a ps-core cluster (gRPC) and an in-process cluster.
+//! * [`cluster`]: gRPC servers in this process, a cluster run's driver and a worker over
+//!   documents handed over from Python (what `glint_lda.spark` runs in Spark tasks).
 //!
 //! Every call that works for long (ingest, training, inference, parameter-server requests)
 //! releases the GIL; library errors become `GlintError` with the library's message, and a panic
 //! (a bug) becomes a `GlintError` too instead of crossing into Python.
 
+mod cluster;
 mod corpus;
 mod model;
 mod ps;
@@ -116,5 +119,9 @@ fn _glint_lda(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ps::PsMatrix>()?;
     m.add_class::<ps::PsEmbeddedCluster>()?;
     m.add_function(wrap_pyfunction!(ps::connect, m)?)?;
+    m.add_function(wrap_pyfunction!(corpus::_select_vocabulary, m)?)?;
+    m.add_class::<cluster::LocalCluster>()?;
+    m.add_class::<cluster::ClusterDriver>()?;
+    m.add_function(wrap_pyfunction!(cluster::_run_worker, m)?)?;
     Ok(())
 }

@@ -346,6 +346,19 @@ impl Loaded {
 }
 
 /// How `transform` folds documents in.
+/// The sampler `name` ("auto", "mh" or "gibbs") picks at `topics` topics.
+pub(crate) fn parse_sampler(name: &str, topics: u32) -> PyResult<SamplerKind> {
+    match name.to_ascii_lowercase().as_str() {
+        "mh" => Ok(SamplerKind::Mh),
+        "gibbs" => Ok(SamplerKind::Gibbs),
+        "auto" if topics <= AUTO_GIBBS_MAX_K => Ok(SamplerKind::Gibbs),
+        "auto" => Ok(SamplerKind::Mh),
+        other => Err(PyValueError::new_err(format!(
+            "sampler must be 'auto', 'mh' or 'gibbs', got {other:?}"
+        ))),
+    }
+}
+
 fn fold_in_method(method: &str, mh_steps: u32) -> PyResult<FoldInMethod> {
     match method.to_ascii_lowercase().as_str() {
         "mh" => Ok(FoldInMethod::Mh {
@@ -461,17 +474,7 @@ impl Model {
                 "k must be at least 2, got {topics}"
             )));
         }
-        let sampler = match sampler.to_ascii_lowercase().as_str() {
-            "mh" => SamplerKind::Mh,
-            "gibbs" => SamplerKind::Gibbs,
-            "auto" if topics <= AUTO_GIBBS_MAX_K => SamplerKind::Gibbs,
-            "auto" => SamplerKind::Mh,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "sampler must be 'auto', 'mh' or 'gibbs', got {other:?}"
-                )));
-            }
-        };
+        let sampler = parse_sampler(sampler, topics)?;
         let data = Arc::clone(&corpus.data);
         if data.tokens.is_empty() {
             return Err(GlintError::new_err("the corpus holds no tokens"));

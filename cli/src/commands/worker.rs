@@ -115,6 +115,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         |s| {
             bar.set_message(format!("{:.2}M tokens/s", s.tokens_per_s / 1e6));
             bar.set_position(u64::from(s.iteration));
+            Ok(())
         },
     )
     .with_context(|| format!("worker {index} of job '{}'", args.job))?;

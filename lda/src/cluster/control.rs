@@ -79,6 +79,8 @@ pub(crate) enum Interrupted {
     /// This attempt is over; a new one will follow from the last checkpoint.
     RolledBack(String),
     Failed(LdaError),
+    /// The caller stopped this worker (its callback failed); the run goes on without it.
+    Stopped(LdaError),
 }
 
 impl From<LdaError> for Interrupted {
@@ -100,7 +102,7 @@ impl From<Interrupted> for LdaError {
             Interrupted::RolledBack(why) => {
                 LdaError::Cluster(format!("the run rolled back: {why}"))
             }
-            Interrupted::Failed(e) => e,
+            Interrupted::Failed(e) | Interrupted::Stopped(e) => e,
         }
     }
 }

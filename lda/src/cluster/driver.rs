@@ -68,6 +68,18 @@ pub trait DriverEvents {
     fn recovered(&mut self, attempt: u32, from: u32);
 }
 
+/// Ends the job `name` from outside its driver (another thread or process): sets the abort flag
+/// of its published attempt, which its workers and its driver see at their next wait. Nothing
+/// happens when no such job is published.
+pub fn abort_job(client: &Client, handle: &Handle, name: &str) -> Result<()> {
+    let Some(bytes) = handle.block_on(client.entry(&job_key(name)))? else {
+        return Ok(());
+    };
+    let job = JobSpec::from_bytes(name, &bytes)?;
+    let control = handle.block_on(Control::open(client, &job))?;
+    handle.block_on(control.abort())
+}
+
 /// `cluster-run.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct RunRecord {
@@ -273,7 +285,7 @@ impl Driver {
                 }
                 Err(Interrupted::RolledBack(why)) => why,
                 Err(Interrupted::Failed(LdaError::Ps(e))) => e.to_string(),
-                Err(Interrupted::Failed(e)) => return Err(e),
+                Err(Interrupted::Failed(e) | Interrupted::Stopped(e)) => return Err(e),
             };
             if recoveries >= self.opts.max_recoveries {
                 return Err(LdaError::Cluster(format!(

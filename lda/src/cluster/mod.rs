@@ -29,9 +29,11 @@ mod driver;
 mod job;
 mod worker;
 
-pub use driver::{Driver, DriverEvents, DriverIteration, DriverOptions, RUN_FILE};
+pub use driver::{Driver, DriverEvents, DriverIteration, DriverOptions, RUN_FILE, abort_job};
 pub use job::{JobSpec, job_key};
-pub use worker::{WorkerOptions, WorkerSummary, run_worker, wait_for_job};
+pub use worker::{
+    DocumentsPart, WorkerCorpus, WorkerOptions, WorkerSummary, run_worker, wait_for_job,
+};
 
 /// Most sampler threads of one worker (each worker's random streams start this far apart).
 pub const MAX_WORKER_THREADS: usize = 256;

@@ -13,7 +13,7 @@ use tokio::runtime::Handle;
 use super::control::{Control, Interrupted, Progress, Watcher, theta_name};
 use super::job::{JobSpec, job_key};
 use crate::checkpoint::Scope;
-use crate::corpus::LoadedCorpus;
+use crate::corpus::{LoadedCorpus, PartInfo};
 use crate::error::{LdaError, Result};
 use crate::model::confirm_push;
 use crate::train::{IterationStats, Trainer};
@@ -32,6 +32,51 @@ pub struct WorkerOptions {
     /// Where this worker keeps its checkpoints (none: it cannot resume after a rollback past
     /// iteration 0).
     pub state_dir: Option<PathBuf>,
+}
+
+/// Where a worker's documents come from; loaded again for every attempt.
+pub trait WorkerCorpus {
+    /// Worker `index`'s part of the run's corpus, split for `threads` sampler threads, and
+    /// where the part lies in the whole corpus.
+    fn load(&self, index: u32, workers: u32, threads: usize) -> Result<(LoadedCorpus, PartInfo)>;
+    /// The corpus, as an error message names it.
+    fn describe(&self) -> String;
+}
+
+/// A corpus directory every worker reads: each takes its contiguous, token-balanced part.
+impl WorkerCorpus for PathBuf {
+    fn load(&self, index: u32, workers: u32, threads: usize) -> Result<(LoadedCorpus, PartInfo)> {
+        LoadedCorpus::open_part(self, index as usize, workers as usize, threads)
+    }
+
+    fn describe(&self) -> String {
+        format!("the corpus {}", self.display())
+    }
+}
+
+/// A part handed over by the caller, such as a Spark task's partition: the documents of this
+/// worker only, with their place in the whole corpus.
+#[derive(Debug, Clone)]
+pub struct DocumentsPart {
+    pub docs: Vec<(String, Vec<u32>)>,
+    /// Word ids of the whole corpus (every part uses the same vocabulary).
+    pub vocab: u32,
+    pub terms: Vec<String>,
+    pub info: PartInfo,
+}
+
+impl WorkerCorpus for DocumentsPart {
+    fn load(&self, _: u32, _: u32, threads: usize) -> Result<(LoadedCorpus, PartInfo)> {
+        let tokens = self.docs.iter().map(|(_, t)| t.len() as u64).sum();
+        let docs = self.docs.iter().map(|d| Ok(d.clone()));
+        let loaded =
+            LoadedCorpus::from_documents(docs, tokens, self.vocab, self.terms.clone(), threads)?;
+        Ok((loaded, self.info))
+    }
+
+    fn describe(&self) -> String {
+        format!("this part's corpus ({} documents here)", self.docs.len())
+    }
 }
 
 /// What a worker did.
@@ -90,17 +135,19 @@ pub fn wait_for_job(
     }
 }
 
-/// Runs worker `opts.index` of the job `name` on its part of `corpus_dir` until the run is
+/// Runs worker `opts.index` of the job `name` on its part of `corpus` until the run is
 /// complete, taking part in every recovery; `connect(n)` gives a client of the cluster that
-/// knows at least `n` servers. `on_iteration` sees each iteration's figures. Blocks (call it
-/// from a plain thread, not from async code).
+/// knows at least `n` servers. `on_iteration` sees each iteration's figures; an error from it
+/// stops this worker at once, as if its process were killed: the run is not aborted, and the
+/// driver recovers when the worker is restarted or its heartbeat stops. Blocks (call it from a
+/// plain thread, not from async code).
 pub fn run_worker(
     connect: &dyn Fn(usize) -> Result<Client>,
     handle: Handle,
-    corpus_dir: &Path,
+    corpus: &dyn WorkerCorpus,
     name: &str,
     opts: &WorkerOptions,
-    mut on_iteration: impl FnMut(&IterationStats),
+    mut on_iteration: impl FnMut(&IterationStats) -> Result<()>,
 ) -> Result<WorkerSummary> {
     let started = Instant::now();
     let mut min_attempt = 0;
@@ -111,7 +158,7 @@ pub fn run_worker(
         if client.shards() < job.servers as usize {
             client = connect(job.servers as usize)?;
         }
-        let outcome = attempt(&client, &handle, corpus_dir, &job, opts, &mut on_iteration);
+        let outcome = attempt(&client, &handle, corpus, &job, opts, &mut on_iteration);
         let why = match outcome {
             Ok((documents, tokens)) => {
                 return Ok(WorkerSummary {
@@ -135,6 +182,7 @@ pub fn run_worker(
             Err(Interrupted::Aborted) => {
                 return Err(LdaError::Cluster("the run was aborted".into()));
             }
+            Err(Interrupted::Stopped(e)) => return Err(e),
             Err(other) => {
                 let e = LdaError::from(other);
                 tracing::error!(error = %e, "worker failed; aborting the run");
@@ -217,10 +265,10 @@ impl Drop for Heartbeat {
 fn attempt(
     client: &Client,
     handle: &Handle,
-    corpus_dir: &Path,
+    source: &dyn WorkerCorpus,
     job: &JobSpec,
     opts: &WorkerOptions,
-    on_iteration: &mut impl FnMut(&IterationStats),
+    on_iteration: &mut impl FnMut(&IterationStats) -> Result<()>,
 ) -> std::result::Result<(usize, u64), Interrupted> {
     let me = opts.index;
     if me >= job.workers {
@@ -240,12 +288,11 @@ fn attempt(
         .into());
     }
     let config = job.train_config(me, opts.threads)?;
-    let (corpus, part) =
-        LoadedCorpus::open_part(corpus_dir, me as usize, job.workers as usize, opts.threads)?;
+    let (corpus, part) = source.load(me, job.workers, opts.threads)?;
     if part.corpus_docs != job.corpus_docs || part.corpus_tokens != job.corpus_tokens {
         return Err(LdaError::Cluster(format!(
-            "the corpus {} has {} documents and {} tokens, but the job '{}' was started on one with {} and {}",
-            corpus_dir.display(),
+            "{} has {} documents and {} tokens, but the job '{}' was started on one with {} and {}",
+            source.describe(),
             part.corpus_docs,
             part.corpus_tokens,
             job.name,
@@ -315,7 +362,7 @@ fn attempt(
             trainer.save_checkpoint_to(&checkpoint_dir(state, job, me, t), Scope::Part)?;
         }
         handle.block_on(control.advance(me, 1))?;
-        on_iteration(&stats);
+        on_iteration(&stats).map_err(Interrupted::Stopped)?;
     }
     if let Some(first) = part.first_doc {
         push_doc_topics(client, handle, &trainer, job, first)?;
