@@ -8,7 +8,9 @@
   and ``coherence`` are the evaluation crate's; ``save``/``load`` use the CLI's model
   directory, so ``glint-lda topics/eval/infer`` read what Python wrote and vice versa.
 * :mod:`glint_lda.ps` -- a client of a ps-core cluster, and an in-process cluster.
-* :class:`GlintError` -- every error the libraries report, with their message.
+* :class:`GlintError` -- every error the libraries report, with their message
+  (:class:`EmptyCorpusError` when ingest kept no document).
+* :mod:`glint_lda.spark` -- training on a Spark DataFrame with executors as workers.
 
 Long calls (ingest, training, inference, parameter-server requests) release the GIL.
 """
@@ -16,7 +18,7 @@ Long calls (ingest, training, inference, parameter-server requests) release the 
 from __future__ import annotations
 
 from . import ps
-from ._glint_lda import Corpus, GlintError, __version__
+from ._glint_lda import Corpus, EmptyCorpusError, GlintError, __version__
 from ._lda import LDA
 
-__all__ = ["LDA", "Corpus", "GlintError", "ps", "__version__"]
+__all__ = ["LDA", "Corpus", "GlintError", "EmptyCorpusError", "ps", "__version__"]

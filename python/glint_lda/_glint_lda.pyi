@@ -9,12 +9,17 @@ import numpy.typing as npt
 __all__ = [
     "__version__",
     "GlintError",
+    "EmptyCorpusError",
     "Corpus",
     "_Model",
     "_PsClient",
     "_PsMatrix",
     "_PsEmbeddedCluster",
     "connect",
+    "_LocalCluster",
+    "_ClusterDriver",
+    "_run_worker",
+    "_select_vocabulary",
 ]
 __version__: str
 
@@ -24,6 +29,9 @@ _Documents = Union["Corpus", Iterable[str]]
 
 class GlintError(Exception):
     """An error reported by the glint-lda libraries; the message is theirs."""
+
+class EmptyCorpusError(GlintError):
+    """Ingest kept no document (every document empty, or analysed to no term)."""
 
 @final
 class Corpus:
@@ -71,6 +79,13 @@ class Corpus:
     @property
     def term_counts(self) -> npt.NDArray[np.uint64]:
         """Occurrences of each word id."""
+    @property
+    def document_counts(self) -> npt.NDArray[np.uint64]:
+        """Number of documents containing each word id."""
+    def _aligned_to(
+        self, terms: List[str]
+    ) -> Tuple[List[str], npt.NDArray[np.uint32], npt.NDArray[np.uint64]]:
+        """(ids, tokens, offsets) as word ids of ``terms``; emptied documents dropped."""
     @property
     def ids(self) -> List[str]:
         """Document ids in order."""
@@ -235,3 +250,77 @@ def connect(
     tls_domain: Optional[str] = None,
 ) -> _PsClient:
     """Connects to a cluster's master over gRPC."""
+
+def _select_vocabulary(
+    terms: List[str], counts: List[int], docs: List[int], documents: int, **options: Any
+) -> List[int]:
+    """Indices of the terms ingest's vocabulary filter keeps, in vocabulary order."""
+
+@final
+class _LocalCluster:
+    """A master and shards served over gRPC from this process."""
+
+    def __new__(
+        cls, servers: int = 2, host: str = "127.0.0.1", token: Optional[str] = None, insecure: bool = False
+    ) -> "_LocalCluster": ...
+    @property
+    def master_addr(self) -> str: ...
+    @property
+    def shard_addrs(self) -> List[str]: ...
+    def stop(self) -> None: ...
+
+@final
+class _ClusterDriver:
+    """The driver of one cluster run."""
+
+    def __new__(
+        cls,
+        master_addr: str,
+        out_dir: _PathLike,
+        job: str,
+        workers: int,
+        topics: int,
+        ids: List[str],
+        terms: List[str],
+        display: List[str],
+        word_counts: List[int],
+        alpha: Optional[float] = None,
+        beta: float = 0.01,
+        seed: int = 1,
+        sampler: str = "auto",
+        mh_steps: int = 2,
+        iterations: int = 100,
+        staleness: int = 0,
+        checkpoint_every: int = 10,
+        max_recoveries: int = 3,
+        stall_secs: float = 300.0,
+        heartbeat_timeout_secs: float = 15.0,
+        token: Optional[str] = None,
+        servers: int = 1,
+        timeout: float = 30.0,
+    ) -> "_ClusterDriver": ...
+    def run(self, callback: Optional[Any] = None) -> None: ...
+    def abort(self) -> None: ...
+
+def _run_worker(
+    master_addr: str,
+    job: str,
+    index: int,
+    ids: List[str],
+    tokens: npt.NDArray[np.uint32],
+    offsets: npt.NDArray[np.uint64],
+    first_doc: Optional[int],
+    corpus_docs: int,
+    corpus_tokens: int,
+    vocab_size: int,
+    workers: Optional[int] = None,
+    token: Optional[str] = None,
+    servers: int = 1,
+    threads: int = 1,
+    state_dir: Optional[_PathLike] = None,
+    wait_secs: float = 120.0,
+    stall_secs: float = 300.0,
+    timeout: float = 30.0,
+    callback: Optional[Any] = None,
+) -> Dict[str, Any]:
+    """Runs one worker of a published job over the given documents."""

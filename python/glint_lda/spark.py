@@ -35,7 +35,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 
 import numpy as np
 
-from ._glint_lda import Corpus, _ClusterDriver, _run_worker, _select_vocabulary
+from ._glint_lda import Corpus, EmptyCorpusError, _ClusterDriver, _run_worker, _select_vocabulary
 from ._lda import LDA
 from .ps import LocalCluster
 
@@ -59,8 +59,10 @@ def _analysed(texts: List[str], ids: Optional[List[str]], options: Dict[str, Any
     document has a term."""
     if not texts:
         return None
-    corpus = Corpus.from_texts(texts, ids=ids, threads=1, **options)
-    return corpus if len(corpus) > 0 else None
+    try:
+        return Corpus.from_texts(texts, ids=ids, threads=1, **options)
+    except EmptyCorpusError:
+        return None
 
 
 def _term_stats(options: Dict[str, Any], with_ids: bool) -> Callable[[int, Iterator[Any]], Iterator[Any]]:

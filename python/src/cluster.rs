@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use lda::cluster::{
-    DocumentsPart, Driver, DriverEvents, DriverIteration, DriverOptions, WorkerOptions,
-    abort_job, run_worker,
+    DocumentsPart, Driver, DriverEvents, DriverIteration, DriverOptions, WorkerOptions, abort_job,
+    run_worker,
 };
 use lda::corpus::{CorpusSummary, PartInfo};
 use lda::view::ModelView;
@@ -229,8 +229,9 @@ async fn start_local(
         options.clone(),
         stopped(stop),
     ));
-    let coordinator = GrpcCoordinator::new(&master_addr, token.as_deref(), &ClientConfig::default())
-        .map_err(text)?;
+    let coordinator =
+        GrpcCoordinator::new(&master_addr, token.as_deref(), &ClientConfig::default())
+            .map_err(text)?;
     let mut shard_addrs = Vec::with_capacity(servers);
     for _ in 0..servers {
         let (listener, addr) = bind(host, "shard", token.is_some() || insecure).await?;
@@ -542,7 +543,8 @@ pub fn _run_worker<'py>(
     let (outcome, failed) = run_with_events(
         py,
         move |tx: mpsc::Sender<(serde_json::Value, Reply)>| {
-            let connect = |n: usize| connect(&master_addr, token.as_deref(), n.max(servers), timeout);
+            let connect =
+                |n: usize| connect(&master_addr, token.as_deref(), n.max(servers), timeout);
             run_worker(&connect, handle, &part, &job, &opts, |stats| {
                 let (reply, answer) = mpsc::sync_channel(1);
                 let line = serde_json::json!({

@@ -429,6 +429,9 @@ fn ingest_into_memory(
         Err(ingest::IngestError::Cancelled) => {
             return Err(PyKeyboardInterrupt::new_err("ingest cancelled"));
         }
+        Err(e @ ingest::IngestError::NothingKept(_)) => {
+            return Err(crate::EmptyCorpusError::new_err(message(&e)));
+        }
         Err(e) => return Err(glint_err(&e)),
     }
     let mut data = detached(py, || CorpusData::read(&out))?;
@@ -718,7 +721,7 @@ impl Corpus {
         &self,
         py: Python<'py>,
         terms: Vec<String>,
-    ) -> PyResult<(Vec<String>, Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<u64>>)> {
+    ) -> PyResult<AlignedArrays<'py>> {
         let data = Arc::clone(&self.data);
         let (ids, tokens, offsets) = detached(py, move || {
             let index: HashMap<&str, u32> = terms
@@ -803,7 +806,10 @@ pub(crate) fn _select_vocabulary(
     if let Some(d) = options {
         for key in d.keys() {
             let key: String = key.extract()?;
-            if !matches!(key.as_str(), "min_count" | "min_df" | "max_df" | "vocab_size") {
+            if !matches!(
+                key.as_str(),
+                "min_count" | "min_df" | "max_df" | "vocab_size"
+            ) {
                 return Err(PyTypeError::new_err(format!(
                     "unexpected keyword argument '{key}' (a vocabulary filter takes min_count, min_df, max_df and vocab_size)"
                 )));
@@ -819,6 +825,13 @@ pub(crate) fn _select_vocabulary(
         .collect();
     Ok(ingest::vocabulary::select(&entries, &filter, documents))
 }
+
+/// (ids, tokens, offsets) of documents handed to Python.
+type AlignedArrays<'py> = (
+    Vec<String>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<u64>>,
+);
 
 /// The data of `value` if it is a `Corpus`.
 pub(crate) fn corpus_data(value: &Bound<'_, PyAny>) -> Option<Arc<CorpusData>> {

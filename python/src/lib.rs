@@ -31,6 +31,13 @@ pyo3::create_exception!(
     "An error reported by the glint-lda libraries (bad input, a missing file, a refused request); the message is theirs."
 );
 
+pyo3::create_exception!(
+    glint_lda,
+    EmptyCorpusError,
+    GlintError,
+    "Ingest kept no document: every input document was empty, or analysed to no term."
+);
+
 /// A library error as a Python `GlintError`: the message with its chain of causes.
 pub(crate) fn glint_err(e: &dyn std::error::Error) -> PyErr {
     GlintError::new_err(message(e))
@@ -113,6 +120,7 @@ fn _glint_lda(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("GlintError", py.get_type::<GlintError>())?;
+    m.add("EmptyCorpusError", py.get_type::<EmptyCorpusError>())?;
     m.add_class::<corpus::Corpus>()?;
     m.add_class::<model::Model>()?;
     m.add_class::<ps::PsClient>()?;
