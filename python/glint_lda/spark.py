@@ -3,12 +3,13 @@ holds the model (Glint's design). Each Spark task runs a glint-lda worker over i
 documents inside the executor, pulling from and pushing to the servers; the Spark driver runs
 the run's driver.
 
-:func:`fit` makes three passes over the DataFrame:
+:func:`fit` reads the DataFrame once:
 
-1. term statistics of every partition, merged into one vocabulary by the rule of ``glint-lda
-   ingest`` (the same analyzer options, the same filters, the same order);
-2. each partition's documents as word ids of that vocabulary, persisted (what the workers
-   sample, and the document counts the driver needs before it publishes the job);
+1. each partition is analysed once (its own vocabulary, persisted); the partitions' term
+   statistics are merged into one vocabulary by the rule of ``glint-lda ingest`` (the same
+   analyzer options, the same filters, the same order);
+2. each partition's documents are mapped to word ids of that vocabulary (persisted: what the
+   workers sample, and the document counts the driver needs before it publishes the job);
 3. one Spark job with a task per partition, each a worker of the run. The tasks run at once and
    meet at a barrier per iteration through the parameter server (``staleness`` relaxes it).
 
@@ -30,6 +31,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
@@ -65,21 +67,43 @@ def _analysed(texts: List[str], ids: Optional[List[str]], options: Dict[str, Any
         return None
 
 
-def _term_stats(options: Dict[str, Any], with_ids: bool) -> Callable[[int, Iterator[Any]], Iterator[Any]]:
-    def stats(index: int, rows: Iterator[Any]) -> Iterator[Any]:
-        texts, _ = _texts_and_ids(rows, with_ids)
-        corpus = _analysed(texts, None, options)
-        documents = 0 if corpus is None else len(corpus)
-        analyzer = None if corpus is None else json.dumps(corpus.analyzer)
-        yield ((1, index), (len(texts), documents, analyzer))
-        if corpus is None:
-            return
-        counts = corpus.term_counts.tolist()
-        docs = corpus.document_counts.tolist()
-        for term, form, count, df in zip(corpus.vocabulary, corpus.display_vocabulary, counts, docs):
-            yield ((0, term), (count, df, form, count))
+def _analyse(options: Dict[str, Any], with_ids: bool) -> Callable[[int, Iterator[Any]], Iterator[Any]]:
+    """Pass 1: each partition analysed once, with its own vocabulary. One record per partition:
+    (index, rows, ids, terms, display forms, term counts, document counts, tokens, offsets,
+    analyzer as JSON); ids are the id column's, else the row numbers within the partition."""
 
-    return stats
+    def analyse(index: int, rows: Iterator[Any]) -> Iterator[Any]:
+        texts, ids = _texts_and_ids(rows, with_ids)
+        if ids is None:
+            ids = [str(j) for j in range(len(texts))]
+        corpus = _analysed(texts, ids, options)
+        if corpus is None:
+            empty = (np.zeros(0, np.uint32), np.zeros(1, np.uint64))
+            yield (index, len(texts), [], [], [], [], [], *empty, None)
+            return
+        kept, tokens, offsets = corpus._aligned_to(corpus.vocabulary)
+        yield (
+            index,
+            len(texts),
+            kept,
+            corpus.vocabulary,
+            corpus.display_vocabulary,
+            corpus.term_counts.tolist(),
+            corpus.document_counts.tolist(),
+            tokens,
+            offsets,
+            json.dumps(corpus.analyzer),
+        )
+
+    return analyse
+
+
+def _term_records(part: Any) -> Iterator[Any]:
+    """A partition's statistics, keyed for reduceByKey: (1, index) once, (0, term) per term."""
+    index, rows, ids, terms, forms, counts, docs = part[:7]
+    yield ((1, index), (rows, len(ids), part[9]))
+    for term, form, count, df in zip(terms, forms, counts, docs):
+        yield ((0, term), (count, df, form, count))
 
 
 def _merge_stats(a: Any, b: Any) -> Any:
@@ -89,21 +113,26 @@ def _merge_stats(a: Any, b: Any) -> Any:
     return (a[0] + b[0], a[1] + b[1], form, seen)
 
 
-def _aligned_parts(
-    options: Dict[str, Any], with_ids: bool, row_offsets: List[int], vocabulary: Any
-) -> Callable[[int, Iterator[Any]], Iterator[Any]]:
-    def align(index: int, rows: Iterator[Any]) -> Iterator[Any]:
-        texts, ids = _texts_and_ids(rows, with_ids)
-        if ids is None:
-            ids = [str(row_offsets[index] + j) for j in range(len(texts))]
-        corpus = _analysed(texts, ids, options)
-        if corpus is None:
-            yield (index, [], np.zeros(0, np.uint32), np.zeros(1, np.uint64))
-            return
-        kept, tokens, offsets = corpus._aligned_to(vocabulary.value)
-        yield (index, kept, tokens, offsets)
+def _remap(with_ids: bool, row_offsets: List[int], vocabulary: Any) -> Callable[[Any], Any]:
+    """Pass 2: a partition in word ids of the merged vocabulary (`vocabulary.value`: term → id):
+    terms it lacks dropped, documents left empty dropped, as ``Corpus._aligned_to`` does."""
 
-    return align
+    def remap(part: Any) -> Any:
+        index, _, ids, terms = part[:4]
+        tokens, offsets = part[7], part[8]
+        index_of = vocabulary.value
+        lookup = np.array([index_of.get(t, -1) for t in terms] or [-1], dtype=np.int64)
+        ids_ = ids if with_ids else [str(row_offsets[index] + int(i)) for i in ids]
+        word = lookup[tokens.astype(np.int64)] if tokens.size else np.zeros(0, np.int64)
+        keep = word >= 0
+        lengths = np.diff(offsets.astype(np.int64))
+        doc_of = np.repeat(np.arange(len(ids_)), lengths)
+        kept_per_doc = np.bincount(doc_of[keep], minlength=len(ids_))
+        nonempty = np.flatnonzero(kept_per_doc > 0)
+        new_offsets = np.concatenate([[0], np.cumsum(kept_per_doc[nonempty])]).astype(np.uint64)
+        return (index, [ids_[d] for d in nonempty], word[keep].astype(np.uint32), new_offsets)
+
+    return remap
 
 
 def _check_job_name(name: str) -> str:
@@ -231,7 +260,10 @@ def fit(
     with_ids = id_col is not None
 
     # Pass 1: one vocabulary from every partition's term statistics.
-    merged = rdd.mapPartitionsWithIndex(_term_stats(analyzer_options, with_ids)).reduceByKey(_merge_stats).collect()
+    clock = {"start": time.perf_counter()}
+    analysed = rdd.mapPartitionsWithIndex(_analyse(analyzer_options, with_ids))
+    analysed = analysed.persist(StorageLevel.MEMORY_AND_DISK)
+    merged = analysed.flatMap(_term_records).reduceByKey(_merge_stats).collect()
     rows = [0] * n
     documents = 0
     analyzer: Any = None
@@ -259,15 +291,16 @@ def fit(
     if display == vocabulary:
         display = []
 
+    clock["vocabulary"] = time.perf_counter()
     # Pass 2: each partition as word ids, persisted for the workers.
     row_offsets = np.concatenate([[0], np.cumsum(rows)]).astype(int).tolist()
-    vocab_b = sc.broadcast(vocabulary)
-    parts = rdd.mapPartitionsWithIndex(_aligned_parts(analyzer_options, with_ids, row_offsets, vocab_b))
-    parts = parts.persist(StorageLevel.MEMORY_AND_DISK)
+    vocab_b = sc.broadcast({t: j for j, t in enumerate(vocabulary)})
+    parts = analysed.map(_remap(with_ids, row_offsets, vocab_b)).persist(StorageLevel.MEMORY_AND_DISK)
     cluster: Optional[LocalCluster] = None
     scratch = tempfile.mkdtemp(prefix="glint-lda-spark-")
     try:
         sizes = sorted(parts.map(lambda p: (p[0], p[1], int(p[3][-1]))).collect())
+        analysed.unpersist()
         ids = [doc for _, part_ids, _ in sizes for doc in part_ids]
         first: List[int] = []
         for _, part_ids, _ in sizes:
@@ -281,6 +314,7 @@ def fit(
         if len(set(ids)) != len(ids):
             raise ValueError(f"document ids in {id_col!r} are not unique")
 
+        clock["partitions"] = time.perf_counter()
         if master is None:
             if host is None:
                 host = "127.0.0.1" if sc.master.startswith("local") else sc.getConf().get("spark.driver.host")
@@ -319,17 +353,23 @@ def fit(
             n_servers, threads, states, stall_timeout, worker_callback,
         )
         events: List[Dict[str, Any]] = []
+        clock["published"] = time.perf_counter()
 
         def on_event(e: Dict[str, Any]) -> None:
             events.append(e)
+            if e["event"] == "iteration" and e["iteration"] == 1:
+                clock.setdefault("first_iteration", time.perf_counter())
             if callback is not None:
                 callback(e)
 
         summaries = _train(sc, parts, work, driver, job, iterations, progress, on_event)
+        clock["trained"] = time.perf_counter()
         _write_corpus_info(out_dir, analyzer, filters)
         _write_metrics(out_dir, events)
         model = LDA.load(out_dir)
+        clock["loaded"] = time.perf_counter()
     finally:
+        analysed.unpersist()
         parts.unpersist()
         vocab_b.unpersist()
         if cluster is not None:
@@ -338,6 +378,8 @@ def fit(
         shutil.rmtree(scratch, ignore_errors=True)
     model.threads = threads
     model.spark_workers_ = summaries
+    marks = list(clock.items())
+    model.spark_seconds_ = {name: t - before for (_, before), (name, t) in zip(marks, marks[1:])}
     return model
 
 
