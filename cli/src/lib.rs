@@ -1,12 +1,19 @@
-//! The `glint-lda` binary: parses arguments, sets up logging, dispatches to a subcommand and
-//! chooses the exit code. The work itself lives in the library crates.
+//! The `glint-lda` command line: parses arguments, sets up logging, dispatches to a subcommand
+//! and chooses the exit code. The work itself lives in the library crates.
+//!
+//! The binary is `main_with(AggregatorRegistry::default())`. An application whose models use
+//! its own aggregation builds its own binary around [`main_with`], with its aggregators
+//! registered, and runs that as `server` (see `examples/custom_aggregator_server.rs`): every
+//! other subcommand is unchanged.
 
 mod commands;
 mod console;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ps_core::AggregatorRegistry;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -52,14 +59,31 @@ enum Command {
     Report(commands::report::ReportArgs),
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
+/// The `glint-lda` command with the process's arguments, its servers knowing the built-in
+/// aggregations and those of `aggregators`.
+pub fn main_with(aggregators: AggregatorRegistry) -> ExitCode {
+    run_with(std::env::args_os(), aggregators)
+}
+
+/// The `glint-lda` command with `args` (the first is the program name).
+pub fn run_with(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    aggregators: AggregatorRegistry,
+) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version print and succeed; usage errors exit 2, as clap's own.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
     init_logging(cli.verbose, cli.quiet);
     let outcome = match cli.command {
         Command::Ingest(args) => commands::ingest::run(args),
         Command::Synth(args) => commands::synth::run(args),
         Command::Master(args) => commands::master::run(args),
-        Command::Server(args) => commands::server::run(args),
+        Command::Server(args) => commands::server::run(args, aggregators),
         Command::Train(args) => commands::train::run(args),
         Command::Worker(args) => commands::worker::run(args),
         Command::Status(args) => commands::status::run(args),
@@ -91,9 +115,10 @@ fn init_logging(verbose: u8, quiet: bool) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    // A second command in one process (an embedding application, a test) keeps the first's.
+    let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(console::LogWriter)
         .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .try_init();
 }

@@ -318,25 +318,58 @@ impl Client {
         )))
     }
 
-    /// Sends the pieces of one push of `writer` to `model` and waits for every one of them (none
-    /// is cancelled when another fails). Unconfirmed pieces come back in a token, see
-    /// [`PsError::PushUnconfirmed`].
+    /// Sends the pieces of one push of `writer` to `model`: the shards concurrently, the pieces
+    /// of one shard one after the other in sequence order, so that an order-dependent
+    /// aggregation (`replace`, a user-defined one) sees them as pushed. No piece in flight is
+    /// cancelled when another fails; after a piece of a shard could not be confirmed, that
+    /// shard's later pieces are not sent (they could overtake it) and go into the token with it,
+    /// see [`PsError::PushUnconfirmed`]. A refused piece was never applied, so the next follows.
     pub(crate) async fn push_pieces(
         &self,
         model: &str,
         writer: u64,
         pieces: Vec<Piece>,
     ) -> Result<()> {
-        let results = join_all(pieces.iter().map(|(s, r)| self.call(*s, r.clone()))).await;
+        let mut by_shard: std::collections::BTreeMap<usize, Vec<Piece>> = Default::default();
+        for piece in pieces {
+            by_shard.entry(piece.0).or_default().push(piece);
+        }
+        let sent = join_all(by_shard.into_values().map(|mut list| async move {
+            list.sort_by_key(|(_, r)| match &**r {
+                Request::Push(p) => p.seq,
+                _ => 0,
+            });
+            let mut outcomes = Vec::with_capacity(list.len());
+            let mut failed = false;
+            for piece in list {
+                let outcome = if failed {
+                    None
+                } else {
+                    let r = self.call(piece.0, piece.1.clone()).await;
+                    // A refused piece was not applied and never will be: the next may follow.
+                    failed = match &r {
+                        Ok(Response::Done) => false,
+                        Err(e) => !e.is_refusal(),
+                        Ok(_) => true,
+                    };
+                    Some(r)
+                };
+                outcomes.push((piece, outcome));
+            }
+            outcomes
+        }))
+        .await;
         let mut unconfirmed = Vec::new();
         let (mut unknown, mut refusal) = (None, None);
-        for (piece, result) in pieces.into_iter().zip(results) {
+        let mut unsent = 0usize;
+        for (piece, result) in sent.into_iter().flatten() {
             let error = match result {
-                Ok(Response::Done) => continue,
-                Ok(other) => PsError::Server(format!(
+                Some(Ok(Response::Done)) => continue,
+                Some(Ok(other)) => Some(PsError::Server(format!(
                     "model '{model}': unexpected answer {other:?} to a push"
-                )),
-                Err(e) => e,
+                ))),
+                Some(Err(e)) => Some(e),
+                None => None,
             };
             let shard = piece.0;
             match PushPiece::from_request(piece) {
@@ -348,12 +381,17 @@ impl Client {
                     )));
                 }
             }
-            if error.is_refusal() {
-                refusal.get_or_insert(error);
-            } else {
-                unknown.get_or_insert(error);
+            match error {
+                Some(e) if e.is_refusal() => {
+                    refusal.get_or_insert(e);
+                }
+                Some(e) => {
+                    unknown.get_or_insert(e);
+                }
+                None => unsent += 1,
             }
         }
+        debug_assert!(unsent == 0 || unknown.is_some());
         match (unknown, refusal) {
             (None, None) => Ok(()),
             // Every failed piece was turned away unapplied: nothing is left in doubt.

@@ -32,11 +32,17 @@ mod error;
 pub mod grpc;
 pub mod master;
 mod matrix;
+// The request and response messages a `Transport` carries: public for transports outside the
+// crate, not part of the everyday API.
+#[doc(hidden)]
 pub mod message;
 pub mod metrics;
 mod partition;
 pub mod registration;
 mod row;
+// `Shard`, `ShardConfig` and `Limits` are re-exported below; the module's other items are
+// the request handler's internals.
+#[doc(hidden)]
 pub mod shard;
 mod snapshot;
 mod spec;

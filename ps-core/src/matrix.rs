@@ -1,5 +1,6 @@
 //! A handle on a distributed matrix: pull rows or elements, push elements or whole rows.
-//! Requests are split by shard and by message size, sent concurrently, and reassembled in order.
+//! Requests are split by shard and by message size and sent concurrently (a push's pieces for
+//! one shard one after the other, in order); answers are reassembled in order.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -208,8 +209,11 @@ impl<T: Value> Matrix<T> {
     /// Combines `values[i]` into (`rows[i]`, `cols[i]`) with the model's aggregation. Each element
     /// is applied exactly once, however often its message is retried.
     ///
-    /// Every piece is awaited, none is cancelled because another failed. When a piece could not
-    /// be confirmed the error is [`PsError::PushUnconfirmed`]: resend its token with
+    /// Shards are pushed concurrently; the pieces of one shard (a push larger than a message)
+    /// are applied in the order given, which order-dependent aggregations (`replace`, most
+    /// user-defined ones) rely on. No piece in flight is cancelled because another failed; a
+    /// shard's pieces after one that could not be confirmed are held back. Then the error is
+    /// [`PsError::PushUnconfirmed`]: resend its token with
     /// [`Client::resend`] to finish the push exactly once. An error without a token (a piece
     /// refused by its shard, with nothing left unconfirmed) means the refused pieces were not
     /// applied; the others were.

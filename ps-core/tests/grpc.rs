@@ -69,7 +69,7 @@ async fn cluster_with(options: ServeOptions, limits: Limits) -> GrpcHarness {
     let (stop, _) = watch::channel(false);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let master_addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(ps_core::grpc::serve_master_with(
+    tokio::spawn(ps_core::grpc::serve_master(
         listener,
         Arc::new(Master::new()),
         options.clone(),
@@ -92,7 +92,7 @@ async fn cluster_with(options: ServeOptions, limits: Limits) -> GrpcHarness {
         let shard = Arc::new(Shard::new(shard_config, aggregators));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        tokio::spawn(ps_core::grpc::serve_shard_with(
+        tokio::spawn(ps_core::grpc::serve_shard(
             listener,
             shard,
             options.clone(),
@@ -415,9 +415,14 @@ fn servers_stop_when_their_shutdown_future_completes() {
             AggregatorRegistry::default(),
         ));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(ps_core::grpc::serve_shard(listener, shard, None, async {
-            let _ = stopped.await;
-        }));
+        let server = tokio::spawn(ps_core::grpc::serve_shard(
+            listener,
+            shard,
+            ServeOptions::default(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         let config = ClientConfig::default();
         let t = GrpcTransport::new(std::slice::from_ref(&addr), None, &config).unwrap();
         let pong = t
@@ -473,7 +478,7 @@ fn a_slow_push_does_not_stall_the_server() {
         tokio::spawn(ps_core::grpc::serve_shard(
             listener,
             shard,
-            None,
+            ServeOptions::default(),
             std::future::pending(),
         ));
         let config = ClientConfig::default();

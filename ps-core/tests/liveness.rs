@@ -73,7 +73,7 @@ fn master(addr: &str, config: MasterConfig) -> Node {
     let addr = rt.block_on(async move {
         let listener = listen(&addr).await;
         let addr = listener.local_addr().unwrap().to_string();
-        tokio::spawn(ps_core::grpc::serve_master_with(
+        tokio::spawn(ps_core::grpc::serve_master(
             listener,
             master,
             ServeOptions::default(),
@@ -105,7 +105,7 @@ fn server(master_addr: &str, data_dir: Option<&Path>) -> Result<(Node, ShardIden
             ..ShardConfig::default()
         };
         let shard = Arc::new(Shard::new(config, AggregatorRegistry::default()));
-        tokio::spawn(ps_core::grpc::serve_shard_with(
+        tokio::spawn(ps_core::grpc::serve_shard(
             listener,
             shard.clone(),
             ServeOptions::default(),

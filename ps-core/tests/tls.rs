@@ -103,7 +103,7 @@ async fn cluster(options: ServeOptions, register: ClientConfig, shards: usize) -
     let (stop, _) = watch::channel(false);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let master_addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(ps_core::grpc::serve_master_with(
+    tokio::spawn(ps_core::grpc::serve_master(
         listener,
         Arc::new(Master::new()),
         options.clone(),
@@ -117,7 +117,7 @@ async fn cluster(options: ServeOptions, register: ClientConfig, shards: usize) -
         ));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        tokio::spawn(ps_core::grpc::serve_shard_with(
+        tokio::spawn(ps_core::grpc::serve_shard(
             listener,
             shard,
             options.clone(),

@@ -223,7 +223,7 @@ async fn start_local(
         ..ServeOptions::default()
     };
     let (listener, master_addr) = bind(host, "master", token.is_some() || insecure).await?;
-    tokio::spawn(ps_core::grpc::serve_master_with(
+    tokio::spawn(ps_core::grpc::serve_master(
         listener,
         Arc::new(Master::new()),
         options.clone(),
@@ -239,7 +239,7 @@ async fn start_local(
             ShardConfig::default(),
             AggregatorRegistry::default(),
         ));
-        tokio::spawn(ps_core::grpc::serve_shard_with(
+        tokio::spawn(ps_core::grpc::serve_shard(
             listener,
             shard.clone(),
             options.clone(),

@@ -59,7 +59,7 @@ pub fn run(args: MasterArgs) -> anyhow::Result<ExitCode> {
         args.security.check_exposure(addr, &options)?;
         println!("listening on {addr}");
         tokio::spawn(log_silent_servers(master.clone()));
-        ps_core::grpc::serve_master_with(listener, master, options, shutdown_signal())
+        ps_core::grpc::serve_master(listener, master, options, shutdown_signal())
             .await
             .with_context(|| format!("serving the master on {addr}"))?;
         tracing::info!(%addr, "master stopped");

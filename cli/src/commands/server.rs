@@ -88,7 +88,7 @@ pub struct ServerArgs {
     pub config: Option<PathBuf>,
 }
 
-pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: ServerArgs, aggregators: AggregatorRegistry) -> anyhow::Result<ExitCode> {
     if args.heartbeat_secs == 0 {
         bail!("--heartbeat-secs must be at least 1");
     }
@@ -120,7 +120,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<ExitCode> {
         max_message_bytes: max_message_mb << 20,
         ..options
     };
-    runtime()?.block_on(serve(args, options, register_config, limits))?;
+    runtime()?.block_on(serve(args, options, register_config, limits, aggregators))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -129,6 +129,7 @@ async fn serve(
     options: ServeOptions,
     register_config: ClientConfig,
     limits: Limits,
+    aggregators: AggregatorRegistry,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
@@ -147,9 +148,9 @@ async fn serve(
         data_dir: args.data_dir.clone(),
         limits,
     };
-    let shard = Arc::new(Shard::new(config, AggregatorRegistry::default()));
+    let shard = Arc::new(Shard::new(config, aggregators));
     let token = options.token.clone();
-    let mut serving = tokio::spawn(ps_core::grpc::serve_shard_with(
+    let mut serving = tokio::spawn(ps_core::grpc::serve_shard(
         listener,
         shard.clone(),
         options,

@@ -315,14 +315,13 @@ impl Control {
                 }
             }
             tokio::time::sleep(pause).await;
-            // Polls every few milliseconds while the others are moving, so that a barrier costs
-            // little more than the slowest worker's time (at 50 ms, a worker lost up to 40% of
-            // a 0.1 s iteration waiting), then backing off to a few per second.
-            let cap = if moved.elapsed() < BUSY_POLLING {
-                Duration::from_millis(4)
-            } else {
-                Duration::from_millis(50)
-            };
+            // A worker polls every few milliseconds while the others are moving, so that a
+            // barrier costs little more than the slowest worker's time (at 50 ms, a worker lost
+            // up to 40% of a 0.1 s iteration waiting), then backs off to a few per second.
+            // The driver only follows, so it keeps to the slow rate: on a small machine every
+            // poll is CPU taken from the samplers.
+            let busy = matches!(watcher, Watcher::Worker) && moved.elapsed() < BUSY_POLLING;
+            let cap = Duration::from_millis(if busy { 5 } else { 50 });
             pause = (pause * 2).min(cap);
             let now = self.read().await?;
             if now.done != last.done {

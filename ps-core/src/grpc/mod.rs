@@ -16,20 +16,21 @@
 //! ```
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
 //! use std::sync::Arc;
-//! use ps_core::grpc::{connect, serve_master, serve_shard, GrpcCoordinator};
+//! use ps_core::grpc::{connect, serve_master, serve_shard, GrpcCoordinator, ServeOptions};
 //! use ps_core::master::{Master, MasterRequest};
 //! use ps_core::transport::Coordinator;
 //! use ps_core::{AggregatorRegistry, ClientConfig, DType, ModelSpec, Shard, ShardConfig};
 //! use tokio::net::TcpListener;
 //!
 //! let token = Some("s3cret".to_string());
+//! let options = ServeOptions { token: token.clone(), ..ServeOptions::default() };
 //! let listener = TcpListener::bind("127.0.0.1:0").await?;
 //! let master_addr = listener.local_addr()?.to_string();
-//! tokio::spawn(serve_master(listener, Arc::new(Master::new()), token.clone(), std::future::pending()));
+//! tokio::spawn(serve_master(listener, Arc::new(Master::new()), options.clone(), std::future::pending()));
 //! let listener = TcpListener::bind("127.0.0.1:0").await?;
 //! let shard_addr = listener.local_addr()?.to_string();
 //! let shard = Arc::new(Shard::new(ShardConfig::default(), AggregatorRegistry::default()));
-//! tokio::spawn(serve_shard(listener, shard, token.clone(), std::future::pending()));
+//! tokio::spawn(serve_shard(listener, shard, options, std::future::pending()));
 //! // A server registers with the master, which gives it its shard index.
 //! let master = GrpcCoordinator::new(&master_addr, token.as_deref(), &ClientConfig::default())?;
 //! master.call(MasterRequest::register(shard_addr)).await?;
@@ -43,13 +44,19 @@
 
 mod auth;
 mod client;
+// Conversions between the wire messages and the crate's, and error ⇄ status: internals the
+// crate's own tests and tools use, not an API.
+#[doc(hidden)]
 pub mod encode;
 mod order;
 mod server;
+#[doc(hidden)]
 pub mod status;
 mod tls;
 
-/// The messages and services generated from `proto/ps.proto`.
+/// The messages and services generated from `proto/ps.proto` (for clients in other languages,
+/// the `.proto` file is the interface; this module is the crate's own use of it).
+#[doc(hidden)]
 #[allow(
     clippy::all,
     clippy::pedantic,
@@ -61,9 +68,10 @@ pub mod pb {
     tonic::include_proto!("glint.ps.v1");
 }
 
+#[doc(hidden)]
 pub use auth::{AttachToken, CheckToken};
 pub use client::{GrpcCoordinator, GrpcTransport, connect};
-pub use server::{ServeOptions, serve_master, serve_master_with, serve_shard, serve_shard_with};
+pub use server::{ServeOptions, serve_master, serve_shard};
 pub use tls::{TlsClient, TlsIdentity, TlsServer};
 
 /// Default largest gRPC message a server accepts or sends (requests above it fail with

@@ -73,26 +73,9 @@ pub(crate) const CONNECTION_WINDOW: u32 = 32 << 20;
 pub(crate) const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 pub(crate) const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Serves `shard` on `listener` until `shutdown` completes.
+/// Serves `shard` on `listener` until `shutdown` completes, with `options` (token, TLS,
+/// message limit; `ServeOptions::default()`: none, plain text, the default limit).
 pub async fn serve_shard(
-    listener: TcpListener,
-    shard: Arc<Shard>,
-    token: Option<String>,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<()> {
-    serve_shard_with(
-        listener,
-        shard,
-        ServeOptions {
-            token,
-            ..ServeOptions::default()
-        },
-        shutdown,
-    )
-    .await
-}
-
-pub async fn serve_shard_with(
     listener: TcpListener,
     shard: Arc<Shard>,
     options: ServeOptions,
@@ -115,26 +98,8 @@ pub async fn serve_shard_with(
         .map_err(|e| PsError::Server(format!("shard on {addr}: {e}")))
 }
 
-/// Serves `master` on `listener` until `shutdown` completes.
+/// Serves `master` on `listener` until `shutdown` completes, with `options`.
 pub async fn serve_master(
-    listener: TcpListener,
-    master: Arc<Master>,
-    token: Option<String>,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<()> {
-    serve_master_with(
-        listener,
-        master,
-        ServeOptions {
-            token,
-            ..ServeOptions::default()
-        },
-        shutdown,
-    )
-    .await
-}
-
-pub async fn serve_master_with(
     listener: TcpListener,
     master: Arc<Master>,
     options: ServeOptions,

@@ -11,6 +11,9 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
+// The fault-injecting wrapper exists for the crate's test suites (and tools that test
+// against it), not for production use.
+#[doc(hidden)]
 pub use fault::{FaultConfig, Faulty, Sabotage};
 pub use inproc::{InProcess, InProcessMaster};
 

@@ -418,6 +418,40 @@ pub async fn large_requests_are_split(h: &dyn Harness) {
     }
 }
 
+/// A push split into many pieces for one shard keeps its order: with an order-dependent
+/// aggregation (`replace`), the value pushed last is the one that stays.
+pub async fn split_pushes_keep_their_order(h: &dyn Harness) {
+    let config = ClientConfig {
+        max_message_bytes: 256,
+        ..ClientConfig::default()
+    };
+    let c = client_with(h, config);
+    let spec = ModelSpec::matrix("ordered", 4, 2, DType::I64).with_aggregator("replace");
+    let m = c.create_matrix::<i64>(spec).await.unwrap();
+    for round in 0..5i64 {
+        // Every cell written 300 times in one push (dozens of pieces per shard).
+        let (mut rows, mut cols, mut vals) = (vec![], vec![], vec![]);
+        for i in 0..300i64 {
+            for r in 0..4u64 {
+                rows.push(r);
+                cols.push((i % 2) as u32);
+                vals.push(round * 1000 + i);
+            }
+        }
+        m.push(&rows, &cols, &vals).await.unwrap();
+        let got = m
+            .pull(&[0, 0, 1, 1, 2, 2, 3, 3], &[0, 1, 0, 1, 0, 1, 0, 1])
+            .await
+            .unwrap();
+        let last = [round * 1000 + 298, round * 1000 + 299];
+        assert_eq!(
+            got,
+            last.repeat(4),
+            "round {round}: the last value pushed must win"
+        );
+    }
+}
+
 pub async fn concurrent_pushes_are_exact(h: &dyn Harness) {
     let c = client(h);
     let spec = ModelSpec::matrix("conc", 64, 16, DType::I64).with_storage(Storage::Sparse);
@@ -752,6 +786,7 @@ macro_rules! transport_suite {
             destroy_and_list,
             entries,
             large_requests_are_split,
+            split_pushes_keep_their_order,
             concurrent_pushes_are_exact,
             faults_lose_nothing_and_apply_nothing_twice,
             retries_give_up_with_a_clear_error,
