@@ -98,19 +98,40 @@ def _analyse(options: Dict[str, Any], with_ids: bool) -> Callable[[int, Iterator
     return analyse
 
 
-def _term_records(part: Any) -> Iterator[Any]:
-    """A partition's statistics, keyed for reduceByKey: (1, index) once, (0, term) per term."""
+def _partition_stats(part: Any) -> Any:
+    """What the driver needs of an analysed partition: its size and term statistics, not its
+    tokens."""
     index, rows, ids, terms, forms, counts, docs = part[:7]
-    yield ((1, index), (rows, len(ids), part[9]))
-    for term, form, count, df in zip(terms, forms, counts, docs):
-        yield ((0, term), (count, df, form, count))
+    return (index, rows, len(ids), terms, forms, counts, docs, part[9])
 
 
-def _merge_stats(a: Any, b: Any) -> Any:
-    """Two partitions' statistics of one term: occurrences, documents, and the display form of
-    the partition that saw the term most. (Partition records have unique keys, never merged.)"""
-    form, seen = (a[2], a[3]) if a[3] >= b[3] else (b[2], b[3])
-    return (a[0] + b[0], a[1] + b[1], form, seen)
+def _merge_stats(
+    parts: List[Any], n: int
+) -> Tuple[List[int], int, Any, List[str], List[Tuple[int, int, str]]]:
+    """The partitions' statistics merged on the driver: rows per partition, documents kept, the
+    analyzer, and per term its occurrences, documents and the display form of the partition
+    that saw it most. (One record per partition reaches the driver: no shuffle.)"""
+    rows = [0] * n
+    documents = 0
+    analyzer: Any = None
+    merged: Dict[str, List[Any]] = {}
+    for index, n_rows, n_docs, terms, forms, counts, docs, analyzer_json in sorted(parts, key=lambda p: p[0]):
+        rows[index] = n_rows
+        documents += n_docs
+        if analyzer_json is not None:
+            analyzer = json.loads(analyzer_json)
+        for term, form, count, df in zip(terms, forms, counts, docs):
+            entry = merged.get(term)
+            if entry is None:
+                merged[term] = [count, df, form, count]
+            else:
+                entry[0] += count
+                entry[1] += df
+                if count > entry[3]:
+                    entry[2], entry[3] = form, count
+    terms_out = list(merged)
+    stats = [(e[0], e[1], e[2]) for e in merged.values()]
+    return rows, documents, analyzer, terms_out, stats
 
 
 def _remap(with_ids: bool, row_offsets: List[int], vocabulary: Any) -> Callable[[Any], Any]:
@@ -263,21 +284,7 @@ def fit(
     clock = {"start": time.perf_counter()}
     analysed = rdd.mapPartitionsWithIndex(_analyse(analyzer_options, with_ids))
     analysed = analysed.persist(StorageLevel.MEMORY_AND_DISK)
-    merged = analysed.flatMap(_term_records).reduceByKey(_merge_stats).collect()
-    rows = [0] * n
-    documents = 0
-    analyzer: Any = None
-    terms: List[str] = []
-    stats: List[Tuple[int, int, str]] = []
-    for (kind, key), value in merged:
-        if kind == 1:
-            rows[key] = value[0]
-            documents += value[1]
-            if value[2] is not None:
-                analyzer = json.loads(value[2])
-        else:
-            terms.append(key)
-            stats.append((value[0], value[1], value[2]))
+    rows, documents, analyzer, terms, stats = _merge_stats(analysed.map(_partition_stats).collect(), n)
     if not terms:
         raise ValueError(f"no document of column {text_col!r} has a term the analyzer keeps")
     kept = _select_vocabulary(
