@@ -6,13 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::Arc;
 
+use common::listen;
 use ps_core::{Aggregator, AggregatorRegistry, ClientConfig, DType, ModelSpec};
-
-const BIN: &str = env!("CARGO_BIN_EXE_glint-lda");
 
 /// `current * 10 + pushed`: the result spells the order in which digits arrived.
 struct AppendDigit;
@@ -24,38 +23,6 @@ impl Aggregator for AppendDigit {
     fn combine_f64(&self, current: f64, pushed: f64) -> f64 {
         current * 10.0 + pushed
     }
-}
-
-struct Proc(Child, String);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `glint-lda args...`, once it printed `listening on ADDR`.
-fn start(args: &[&str]) -> Proc {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut banner = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    let addr = banner
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{args:?} printed {banner:?}"))
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_string();
-    Proc(child, addr)
 }
 
 fn free_port() -> u16 {
@@ -89,7 +56,7 @@ fn digits(rows: u64) -> (Vec<u64>, Vec<u32>, Vec<i64>) {
 
 #[test]
 fn a_server_with_an_applications_aggregator_applies_it_in_push_order() {
-    let master = start(&["master", "--bind", "127.0.0.1:0"]);
+    let master = listen(&["master", "--bind", "127.0.0.1:0"]);
     let aggregators = AggregatorRegistry::default();
     aggregators
         .register("append-digit", Arc::new(AppendDigit))
@@ -99,7 +66,7 @@ fn a_server_with_an_applications_aggregator_applies_it_in_push_order() {
         "glint-lda".to_string(),
         "server".into(),
         "--master".into(),
-        master.1.clone(),
+        master.addr.clone(),
         "--bind".into(),
         bind,
     ];
@@ -112,7 +79,7 @@ fn a_server_with_an_applications_aggregator_applies_it_in_push_order() {
             max_message_bytes: 256,
             ..ClientConfig::default()
         };
-        let client = ps_core::grpc::connect(&master.1, None, config, 1)
+        let client = ps_core::grpc::connect(&master.addr, None, config, 1)
             .await
             .unwrap();
         let spec = ModelSpec::matrix("digits", 8, 1, DType::I64).with_aggregator("append-digit");
@@ -126,10 +93,10 @@ fn a_server_with_an_applications_aggregator_applies_it_in_push_order() {
 
 #[test]
 fn the_stock_server_refuses_an_unknown_aggregator_by_name() {
-    let master = start(&["master", "--bind", "127.0.0.1:0"]);
-    let _server = start(&["server", "--master", &master.1, "--bind", "127.0.0.1:0"]);
+    let master = listen(&["master", "--bind", "127.0.0.1:0"]);
+    let _server = listen(&["server", "--master", &master.addr, "--bind", "127.0.0.1:0"]);
     runtime().block_on(async {
-        let client = ps_core::grpc::connect(&master.1, None, ClientConfig::default(), 1)
+        let client = ps_core::grpc::connect(&master.addr, None, ClientConfig::default(), 1)
             .await
             .unwrap();
         let spec = ModelSpec::matrix("digits", 8, 1, DType::I64).with_aggregator("append-digit");

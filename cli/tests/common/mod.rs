@@ -2,8 +2,9 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use datasets::synthetic::{DocLength, SyntheticSpec, generate};
 use datasets::{Corpus, CorpusWriter, ManifestExtras, WriterOptions};
@@ -14,6 +15,46 @@ pub fn glint(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
+}
+
+/// A `glint-lda master` or `server` that printed `listening on ADDR[ as shard N]`, killed when
+/// dropped.
+pub struct Listening {
+    pub child: Child,
+    pub banner: String,
+    pub addr: String,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `glint-lda args...` and waits for its `listening on ...` line.
+pub fn listen(args: &[&str]) -> Listening {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_glint-lda"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let banner = banner.trim().to_string();
+    let Some(rest) = banner.strip_prefix("listening on ") else {
+        let _ = child.kill();
+        panic!("{args:?} printed {banner:?}");
+    };
+    let addr = rest.split(' ').next().unwrap_or_default().to_string();
+    Listening {
+        child,
+        banner,
+        addr,
+    }
 }
 
 /// Its standard output, after asserting that it exited successfully (stderr in the message).
