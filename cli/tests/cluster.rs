@@ -4,69 +4,25 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use common::{Listening, listen};
 use ps_core::{ClientConfig, DType, ModelSpec, PsError, Storage};
 
 const BIN: &str = env!("CARGO_BIN_EXE_glint-lda");
 
-/// A child process killed on drop.
-struct Proc {
-    child: Child,
-    /// The first line the process printed on stdout.
-    banner: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `glint-lda args...` and waits for its `listening on ...` line.
-fn start(args: &[&str]) -> Proc {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut banner = String::new();
-    BufReader::new(stdout).read_line(&mut banner).unwrap();
-    let proc = Proc {
-        child,
-        banner: banner.trim().to_string(),
-    };
-    assert!(
-        proc.banner.starts_with("listening on "),
-        "{args:?} printed {:?}",
-        proc.banner
-    );
-    proc
-}
-
-/// The address in a `listening on ADDR[ as shard N]` banner.
-fn addr(banner: &str) -> String {
-    banner["listening on ".len()..]
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_string()
-}
-
-fn cluster(dir: &Path, token_file: &Path) -> (Proc, Vec<Proc>) {
+fn cluster(dir: &Path, token_file: &Path) -> (Listening, Vec<Listening>) {
     let token = token_file.to_str().unwrap();
-    let master = start(&["master", "--bind", "127.0.0.1:0", "--token-file", token]);
-    let master_addr = addr(&master.banner);
+    let master = listen(&["master", "--bind", "127.0.0.1:0", "--token-file", token]);
+    let master_addr = master.addr.clone();
     let mut servers = Vec::new();
     for i in 0..3 {
         let data = dir.join(format!("shard-{i}"));
-        servers.push(start(&[
+        servers.push(listen(&[
             "server",
             "--master",
             &master_addr,
@@ -89,7 +45,7 @@ fn three_server_processes_apply_concurrent_pushes_exactly() {
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "cluster-secret\n").unwrap();
     let (master, mut servers) = cluster(dir.path(), &token_file);
-    let master_addr = addr(&master.banner);
+    let master_addr = master.addr.clone();
     let mut indices: Vec<String> = servers.iter().map(|s| s.banner.clone()).collect();
     indices.sort_by_key(|b| b.chars().last());
     for (i, b) in indices.iter().enumerate() {
