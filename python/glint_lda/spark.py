@@ -309,9 +309,7 @@ def fit(
         sizes = sorted(parts.map(lambda p: (p[0], p[1], int(p[3][-1]))).collect())
         analysed.unpersist()
         ids = [doc for _, part_ids, _ in sizes for doc in part_ids]
-        first: List[int] = []
-        for _, part_ids, _ in sizes:
-            first.append(sum(len(s[1]) for s in sizes[: len(first)]))
+        first = np.concatenate([[0], np.cumsum([len(s[1]) for s in sizes])]).astype(int).tolist()[:-1]
         corpus_tokens = sum(s[2] for s in sizes)
         if corpus_tokens != sum(word_counts):
             raise RuntimeError(
