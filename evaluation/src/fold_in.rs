@@ -3,7 +3,8 @@
 //! θ̂_dk = (n_dk + α_k)/(n_d + Σα) averaged over the sweeps after burn-in.
 //!
 //! Deterministic: each document's random stream is derived from the seed and the document's
-//! index alone, so the result does not depend on the thread count or the order of work.
+//! index (held-out perplexity) or its tokens (inference, [`content_key`]) alone, so the result
+//! does not depend on the thread count or the order of work.
 
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
@@ -40,6 +41,22 @@ impl FoldInOptions {
         }
         Ok(())
     }
+}
+
+/// A key of a document's tokens (order included), for a random stream that depends on what the
+/// document holds rather than where it stands: inference gives a document the same θ in any
+/// batch (a Spark UDF sees arbitrary batches), and identical documents the same θ.
+pub fn content_key(tokens: &[u32]) -> u64 {
+    let mut h: u64 = 0xCBF2_9CE4_8422_2325 ^ tokens.len() as u64;
+    for &w in tokens {
+        // splitmix64's finaliser over the running state and the word: every bit of each word
+        // reaches every bit of the key.
+        h = (h ^ u64::from(w)).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        h ^= h >> 31;
+    }
+    h
 }
 
 /// The random stream of document `index`.

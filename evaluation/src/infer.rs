@@ -1,5 +1,6 @@
 //! Inference for new documents: θ of each document folded into a fixed φ ([`crate::fold_in`]),
-//! on several threads, deterministic by seed whatever the thread count, and written to Parquet
+//! on several threads, deterministic by seed whatever the thread count or the batch a document
+//! comes in (its random stream is keyed by its tokens, `content_key`), and written to Parquet
 //! with columns `doc` (utf8), `theta` (list<f64>, K entries) and `top_topics` (list<u32>, most
 //! probable first).
 
@@ -16,7 +17,7 @@ use parquet::file::properties::WriterProperties;
 
 use crate::docs::AlignedDocs;
 use crate::error::{EvalError, Result};
-use crate::fold_in::{FoldIn, FoldInOptions, doc_rng};
+use crate::fold_in::{FoldIn, FoldInOptions, content_key, doc_rng};
 use crate::fold_in_mh::MhFoldIn;
 use crate::model::TopicModel;
 
@@ -67,7 +68,7 @@ pub fn infer_theta(
                 let (mut z, mut counts) = (Vec::new(), Vec::new());
                 for (i, row) in out.chunks_mut(k).enumerate() {
                     let d = c * chunk_docs + i;
-                    let mut rng = doc_rng(opts.seed, d as u64);
+                    let mut rng = doc_rng(opts.seed, content_key(&docs.docs[d]));
                     match mh {
                         Some(m) => m.theta(&docs.docs[d], opts, &mut rng, &mut z, &mut counts, row),
                         None => fold.theta(&docs.docs[d], phi_wk, alpha, opts, &mut rng, row),
