@@ -7,11 +7,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::listen;
 use ps_core::grpc::{TlsClient, TlsIdentity};
 use ps_core::{ClientConfig, DType, ModelSpec, PsError};
 use rcgen::{
@@ -45,54 +47,6 @@ fn refused(args: &[&str]) -> Output {
     out
 }
 
-/// A child process killed on drop.
-struct Proc {
-    child: Child,
-    /// The first line the process printed on stdout.
-    banner: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `glint-lda args...` and waits for its `listening on ...` line (stderr is kept for
-/// the failure message).
-fn start(args: &[&str]) -> Proc {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut banner = String::new();
-    BufReader::new(stdout).read_line(&mut banner).unwrap();
-    let proc = Proc {
-        child,
-        banner: banner.trim().to_string(),
-    };
-    assert!(
-        proc.banner.starts_with("listening on "),
-        "{args:?} printed {:?}",
-        proc.banner
-    );
-    proc
-}
-
-/// The address in a `listening on ADDR[ as shard N]` banner.
-fn addr(banner: &str) -> String {
-    banner["listening on ".len()..]
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -121,7 +75,7 @@ fn a_master_or_server_beyond_loopback_needs_a_token_or_insecure() {
     assert!(err.contains("refusing to serve on 0.0.0.0:"), "{err}");
 
     // --insecure, or a token, lets it start.
-    let master = start(&["master", "--bind", "0.0.0.0:0", "--insecure"]);
+    let master = listen(&["master", "--bind", "0.0.0.0:0", "--insecure"]);
     assert!(
         master.banner.starts_with("listening on 0.0.0.0:"),
         "{}",
@@ -131,7 +85,7 @@ fn a_master_or_server_beyond_loopback_needs_a_token_or_insecure() {
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, "s3cret\n").unwrap();
-    let master = start(&[
+    let master = listen(&[
         "master",
         "--bind",
         "0.0.0.0:0",
@@ -140,7 +94,7 @@ fn a_master_or_server_beyond_loopback_needs_a_token_or_insecure() {
     ]);
     drop(master);
     // Loopback needs neither.
-    drop(start(&["master", "--bind", "127.0.0.1:0"]));
+    drop(listen(&["master", "--bind", "127.0.0.1:0"]));
 }
 
 #[test]
@@ -256,8 +210,8 @@ fn a_mutual_tls_master_and_server_serve_a_tls_client() {
     ];
     let mut args = vec!["master", "--bind", "127.0.0.1:0"];
     args.extend(serve_tls);
-    let master = start(&args);
-    let master_addr = addr(&master.banner);
+    let master = listen(&args);
+    let master_addr = master.addr.clone();
     // The server registers over mutual TLS, presenting the same certificate as a client.
     let mut args = vec!["server", "--master", &master_addr, "--bind", "127.0.0.1:0"];
     args.extend(serve_tls);
@@ -269,7 +223,7 @@ fn a_mutual_tls_master_and_server_serve_a_tls_client() {
         "--tls-client-key",
         path(&pki.key),
     ]);
-    let server = start(&args);
+    let server = listen(&args);
     assert!(server.banner.ends_with("as shard 0"), "{}", server.banner);
 
     let read = |p: &Path| std::fs::read(p).unwrap();
