@@ -102,7 +102,7 @@ def main():
                     help="glint-lda runs this many times tomotopy's last iteration count")
     ap.add_argument("--evals", type=int, default=15, help="held-out evaluations per glint run")
     ap.add_argument("--variants", nargs="+", default=["mh2", "gibbs"],
-                    help="glint-lda samplers: mhN (MH with N cycles) or gibbs (exact, run for K <= 200)")
+                    help="glint-lda samplers: gibbs (exact, dense), sparse (exact, sparse) or mhN (MH with N cycles)")
     ap.add_argument("--command", default="")
     ap.add_argument("--report-only", action="store_true",
                     help="write the report from WORK/quality.json (an interrupted run) without training")
@@ -130,10 +130,8 @@ def main():
             iters = int(args.tomotopy_iters[-1] * args.glint_factor)
             every = max(1, iters // args.evals)
             for label in args.variants:
-                if label == "gibbs":
-                    if k > 200:
-                        continue
-                    flags = ["--sampler", "gibbs"]
+                if label in ("gibbs", "sparse"):
+                    flags = ["--sampler", label]
                 else:
                     flags = ["--sampler", "mh", "--mh-steps", label[2:]]
                 pts = glint_run(args, k, seed, args.work, flags, label, iters, every)

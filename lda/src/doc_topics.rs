@@ -98,12 +98,23 @@ impl DocTopics {
         }
     }
 
+    /// Every count zero.
+    pub fn clear(&mut self) {
+        self.arena.fill(0);
+    }
+
     /// n_dk += 1.
     #[inline]
     pub fn increment(&mut self, doc: u32, topic: u32) {
+        self.add(doc, topic, 1);
+    }
+
+    /// n_dk += `count`; a document's counts must stay within its length.
+    #[inline]
+    pub fn add(&mut self, doc: u32, topic: u32, count: u32) {
         let s = self.slots[doc as usize];
         if s.cap == DENSE {
-            self.arena[s.start + topic as usize] += 1;
+            self.arena[s.start + topic as usize] += count;
             return;
         }
         let key = (topic + 1) << 16;
@@ -111,11 +122,11 @@ impl DocTopics {
         loop {
             let e = &mut self.arena[s.start + i as usize];
             if *e == 0 {
-                *e = key | 1;
+                *e = key | count;
                 return;
             }
             if *e & 0xFFFF_0000 == key {
-                *e += 1;
+                *e += count;
                 return;
             }
             i = next(i, s.cap);

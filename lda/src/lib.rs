@@ -4,7 +4,7 @@
 //!
 //! * [`conditional`]: the exact collapsed conditional every step targets.
 //! * [`alias`], [`mh`]: Vose alias tables, the word proposal and the exactly invariant MH kernel;
-//!   [`gibbs`]: the exact O(K) draw for small K.
+//!   [`gibbs`]: the exact O(K) draw for small K; [`sparse`]: the same draw in O(K_d + log K).
 //! * [`tokens`], [`doc_topics`]: a worker's tokens grouped by word, and its per-document counts.
 //! * [`sampler`]: sampling a vocabulary block against its pulled rows, in document order
 //!   (default) or word by word.
@@ -46,6 +46,7 @@ pub mod model;
 pub mod pyldavis;
 pub mod rng;
 pub mod sampler;
+pub mod sparse;
 pub mod stats;
 mod telemetry;
 pub mod tokens;

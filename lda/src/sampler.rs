@@ -20,6 +20,24 @@ pub enum SamplerKind {
     Mh,
     /// The exact conditional over all K topics, O(K) per token (small K).
     Gibbs,
+    /// The same exact conditional in O(K_d + log K) per token, K_d the document's distinct
+    /// topics (large K); always samples word by word.
+    Sparse,
+}
+
+impl SamplerKind {
+    /// Largest K at which [`SamplerKind::auto`] picks the dense exact draw.
+    pub const AUTO_GIBBS_MAX_K: u32 = 200;
+
+    /// The sampler that reached a held-out perplexity soonest at `topics` topics in the quality
+    /// benchmark (ARCHITECTURE.md, "Which sampler when").
+    pub fn auto(topics: u32) -> Self {
+        if topics <= Self::AUTO_GIBBS_MAX_K {
+            SamplerKind::Gibbs
+        } else {
+            SamplerKind::Sparse
+        }
+    }
 }
 
 /// Additive updates of the word-topic matrix produced by sampling, as parallel arrays.
@@ -82,6 +100,8 @@ pub struct Worker {
     /// This worker's changes of n_k since the last [`Worker::take_total_deltas`].
     total_deltas: Vec<i64>,
     block: doc_order::BlockScratch,
+    /// The sparse draw's per-document lists and tree (only for [`SamplerKind::Sparse`]).
+    sparse: Option<sparse_word::SparseState>,
 }
 
 /// A word's current counts n_wk in one of the two scratch layouts.
@@ -218,7 +238,10 @@ impl Worker {
                 doc_topics.increment(d, u32::from(z));
             }
         }
+        let sparse = (kind == SamplerKind::Sparse)
+            .then(|| sparse_word::SparseState::new(&tokens, &doc_topics, h.topics));
         Worker {
+            sparse,
             tokens,
             doc_topics,
             rng,
@@ -298,8 +321,15 @@ impl Worker {
             &mut ext,
         );
         if result.is_ok() {
-            sc.proposal.build(&ext, sc.cur.len(), self.kernel.beta);
-            result = self.sample_tokens(j, word, totals);
+            result = match self.kind {
+                SamplerKind::Sparse => self.sample_tokens_sparse(j, word, totals),
+                SamplerKind::Mh | SamplerKind::Gibbs => {
+                    if self.kind == SamplerKind::Mh {
+                        sc.proposal.build(&ext, sc.cur.len(), self.kernel.beta);
+                    }
+                    self.sample_tokens(j, word, totals)
+                }
+            };
         }
         self.scratch.ext_nonzeros = ext;
 
@@ -353,7 +383,7 @@ impl Worker {
                     self.kernel
                         .sample(&view, &self.scratch.proposal, old, &mut self.rng)
                 }
-                SamplerKind::Gibbs => {
+                SamplerKind::Gibbs | SamplerKind::Sparse => {
                     crate::gibbs::draw(&self.kernel, &view, &mut self.weights, &mut self.rng)
                 }
             };
@@ -377,6 +407,7 @@ impl Worker {
 }
 
 mod doc_order;
+mod sparse_word;
 
 #[cfg(test)]
 mod tests;

@@ -164,11 +164,15 @@ impl Trainer {
         client: &Client,
         handle: Handle,
         corpus: LoadedCorpus,
-        config: TrainConfig,
+        mut config: TrainConfig,
         iteration: u32,
         mut init: impl FnMut(usize, &mut TokenShard) -> Result<SamplerRng>,
     ) -> Result<Self> {
         config.validate()?;
+        if config.sampler == SamplerKind::Sparse {
+            // Its tree of q_k serves one word at a time.
+            config.order = SampleOrder::Word;
+        }
         if corpus.vocab != config.hyper.vocab {
             return Err(LdaError::InvalidConfig(format!(
                 "the corpus has {} words but the model is configured for {}",
@@ -501,6 +505,7 @@ fn sample_shard(
         }
         waited += t0.elapsed();
     }
+    w.finish_iteration();
     let t0 = Instant::now();
     for p in pushes {
         handle.block_on(p).map_err(join_err)??;

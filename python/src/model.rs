@@ -23,10 +23,6 @@ use pyo3::types::PyString;
 use crate::corpus::{Corpus, corpus_data, not_a_corpus};
 use crate::{GlintError, default_threads, detached, json_to_py, message};
 
-/// Largest K at which `sampler="auto"` picks the exact Gibbs draw (the CLI's
-/// `AUTO_GIBBS_MAX_K`: the measured crossover, see ARCHITECTURE.md).
-const AUTO_GIBBS_MAX_K: u32 = 200;
-
 /// `corpus.json` in a model directory (read by `glint-lda infer` for raw text).
 const CORPUS_INFO_FILE: &str = "corpus.json";
 const METRICS_FILE: &str = "metrics.jsonl";
@@ -346,15 +342,15 @@ impl Loaded {
 }
 
 /// How `transform` folds documents in.
-/// The sampler `name` ("auto", "mh" or "gibbs") picks at `topics` topics.
+/// The sampler `name` ("auto", "gibbs", "sparse" or "mh") picks at `topics` topics.
 pub(crate) fn parse_sampler(name: &str, topics: u32) -> PyResult<SamplerKind> {
     match name.to_ascii_lowercase().as_str() {
         "mh" => Ok(SamplerKind::Mh),
         "gibbs" => Ok(SamplerKind::Gibbs),
-        "auto" if topics <= AUTO_GIBBS_MAX_K => Ok(SamplerKind::Gibbs),
-        "auto" => Ok(SamplerKind::Mh),
+        "sparse" => Ok(SamplerKind::Sparse),
+        "auto" => Ok(SamplerKind::auto(topics)),
         other => Err(PyValueError::new_err(format!(
-            "sampler must be 'auto', 'mh' or 'gibbs', got {other:?}"
+            "sampler must be 'auto', 'gibbs', 'sparse' or 'mh', got {other:?}"
         ))),
     }
 }

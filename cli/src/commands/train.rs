@@ -48,9 +48,11 @@ pub struct TrainArgs {
     /// Topic-word prior β.
     #[arg(long, default_value_t = 0.01)]
     pub beta: f64,
-    /// How each token is drawn: mh (Metropolis-Hastings cycles, O(1) per token), gibbs (the exact
-    /// conditional, O(K) per token), or auto (gibbs up to K = 200, mh above: the
-    /// measured crossover of time to a held-out perplexity, see ARCHITECTURE.md).
+    /// How each token is drawn: gibbs (the exact conditional, O(K) per token, vectorised), sparse
+    /// (the same exact conditional over the document's topics and a tree of the word's, O(K_d +
+    /// log K) per token; samples word by word), mh (Metropolis-Hastings cycles, O(1) per token),
+    /// or auto (gibbs up to K = 200, sparse above: the measured crossover of time to a held-out
+    /// perplexity, see ARCHITECTURE.md).
     #[arg(long, value_enum, default_value_t = SamplerArg::Auto)]
     pub sampler: SamplerArg,
     /// Metropolis-Hastings cycles (one word-proposal and one doc-proposal step each) per token.
@@ -79,7 +81,8 @@ pub struct TrainArgs {
     /// Tokens per vocabulary block of a sampler thread.
     #[arg(long, default_value_t = 1 << 18)]
     pub block_tokens: usize,
-    /// Token order within a vocabulary block: doc (LightLDA's, cache-friendly) or word.
+    /// Token order within a vocabulary block: doc (LightLDA's, cache-friendly) or word (the
+    /// sparse sampler always samples word by word).
     #[arg(long, value_enum, default_value_t = OrderArg::Doc)]
     pub order: OrderArg,
     /// Skip the per-iteration log-likelihood (a full pass over the model).
@@ -138,18 +141,16 @@ pub enum SamplerArg {
     Auto,
     Mh,
     Gibbs,
+    Sparse,
 }
-
-/// Largest K at which `--sampler auto` picks the exact Gibbs draw.
-pub const AUTO_GIBBS_MAX_K: u32 = 200;
 
 impl SamplerArg {
     fn resolve(self, topics: u32) -> lda::SamplerKind {
         match self {
             SamplerArg::Mh => lda::SamplerKind::Mh,
             SamplerArg::Gibbs => lda::SamplerKind::Gibbs,
-            SamplerArg::Auto if topics <= AUTO_GIBBS_MAX_K => lda::SamplerKind::Gibbs,
-            SamplerArg::Auto => lda::SamplerKind::Mh,
+            SamplerArg::Sparse => lda::SamplerKind::Sparse,
+            SamplerArg::Auto => lda::SamplerKind::auto(topics),
         }
     }
 }

@@ -179,6 +179,31 @@ fn the_exact_gibbs_sampler_samples_the_exact_posterior() {
 }
 
 #[test]
+fn the_sparse_exact_sampler_samples_the_exact_posterior() {
+    // The trainer samples word by word for it, whatever order is asked for.
+    let p = posterior_p(
+        1,
+        SampleOrder::Doc,
+        SamplerKind::Sparse,
+        false,
+        ITERATIONS / 2,
+    );
+    assert!(p > 1e-3, "p = {p}");
+}
+
+#[test]
+fn a_sparse_draw_that_keeps_the_token_in_its_word_term_fails_the_same_test() {
+    let p = posterior_p(
+        1,
+        SampleOrder::Doc,
+        SamplerKind::Sparse,
+        true,
+        ITERATIONS / 2,
+    );
+    assert!(p < 1e-6, "the flawed sparse draw went unnoticed: p = {p}");
+}
+
+#[test]
 fn a_kernel_whose_proposals_see_the_token_fails_the_same_test() {
     let p = posterior_p(1, SampleOrder::Doc, SamplerKind::Mh, true, ITERATIONS);
     assert!(p < 1e-6, "the flawed kernel went unnoticed: p = {p}");

@@ -1,0 +1,136 @@
+//! Sampling one word's tokens with the sparse exact draw ([`crate::sparse`]): the tree of
+//! q_k = (n_wk + β)/(n_k + Vβ) is built from the word's dense scratch row when the word starts,
+//! and every token's removal and placement update it at the two topics that changed.
+
+use super::Worker;
+use crate::doc_topics::DocTopics;
+use crate::error::{LdaError, Result};
+use crate::sparse::{DocLists, FTree, draw};
+use crate::tokens::TokenShard;
+
+/// The sparse draw's state: n_dk as non-zero lists, the tree and the draw's scratch. The lists
+/// are the counts while an iteration samples; [`DocTopics`], which the rest of the trainer
+/// reads, is refilled from them when it ends (keeping both current cost a second random access
+/// per token, 15% of the sampling time at K = 1000).
+#[derive(Debug)]
+pub(crate) struct SparseState {
+    lists: DocLists,
+    tree: FTree,
+    cumulative: Vec<f64>,
+}
+
+impl SparseState {
+    pub(crate) fn new(tokens: &TokenShard, doc_topics: &DocTopics, topics: u32) -> Self {
+        let docs = tokens.num_docs() as u32;
+        let mut lists = DocLists::new((0..docs).map(|d| tokens.doc_len(d)), topics);
+        let mut nonzeros = Vec::new();
+        for d in 0..docs {
+            doc_topics.nonzeros(d, &mut nonzeros);
+            for &(t, c) in &nonzeros {
+                for _ in 0..c {
+                    // Cannot fail: a document holds no more distinct topics than tokens.
+                    lists.increment(d, t);
+                }
+            }
+        }
+        SparseState {
+            lists,
+            tree: FTree::new(topics as usize),
+            cumulative: Vec::new(),
+        }
+    }
+}
+
+impl Worker {
+    /// Refills n_dk from the sparse lists after an iteration (a no-op for other samplers).
+    pub fn finish_iteration(&mut self) {
+        let Some(st) = self.sparse.as_ref() else {
+            return;
+        };
+        self.doc_topics.clear();
+        for d in 0..self.tokens.num_docs() as u32 {
+            for &(t, c) in st.lists.entries(d) {
+                self.doc_topics.add(d, t, c);
+            }
+        }
+    }
+
+    /// Samples the tokens of the shard's `j`-th word against the dense scratch row `cur`
+    /// (already filled from the pull) and `totals`, both kept current.
+    pub(super) fn sample_tokens_sparse(
+        &mut self,
+        j: usize,
+        word: u32,
+        totals: &mut [i64],
+    ) -> Result<()> {
+        let Some(st) = self.sparse.as_mut() else {
+            return Err(LdaError::Invariant(
+                "the sparse sampler's state was not built".into(),
+            ));
+        };
+        let (alpha, beta, vbeta) = (self.kernel.alpha, self.kernel.beta, self.kernel.vbeta);
+        let cur = &mut self.scratch.cur;
+        let q = |cur: &[i32], totals: &[i64], t: usize| {
+            (f64::from(cur[t]) + beta) / (totals[t] as f64 + vbeta)
+        };
+        st.tree.build((0..cur.len()).map(|t| q(cur, totals, t)));
+        // The negative control of the tests: the token's own count stays in q.
+        #[cfg(test)]
+        let leave_out_of_q = !self.kernel.count_own_token;
+        #[cfg(not(test))]
+        let leave_out_of_q = true;
+        let range = self.tokens.word_tokens(j);
+        let first = range.start;
+        for i in range {
+            let (doc, pos) = self.tokens.token(i);
+            let old = u32::from(self.tokens.topic(i));
+            let ko = old as usize;
+            if cur[ko] <= 0 || totals[ko] <= 0 {
+                return Err(LdaError::Invariant(format!(
+                    "word {word}, topic {old}: n_wk = {}, n_k = {} before removing a token assigned to it",
+                    cur[ko], totals[ko]
+                )));
+            }
+            cur[ko] -= 1;
+            totals[ko] -= 1;
+            if leave_out_of_q {
+                st.tree.set(old, q(cur, totals, ko));
+            }
+            let Some(drawn) = draw(
+                st.lists.entries(doc),
+                old,
+                &st.tree,
+                alpha,
+                &mut st.cumulative,
+                &mut self.rng,
+            ) else {
+                return Err(LdaError::Invariant(format!(
+                    "document {doc} holds no token at topic {old}, which a token of word {word} is assigned to"
+                )));
+            };
+            let new = drawn.topic;
+            let kn = new as usize;
+            if !st.lists.transfer(doc, drawn.own_index, new, drawn.index) {
+                return Err(LdaError::Invariant(format!(
+                    "document {doc} holds more distinct topics than tokens"
+                )));
+            }
+            cur[kn] += 1;
+            totals[kn] += 1;
+            st.tree.set(new, q(cur, totals, kn));
+            if !leave_out_of_q && new != old {
+                st.tree.set(old, q(cur, totals, ko));
+            }
+            if new != old {
+                if cur[kn] == 1 && self.scratch.stale[kn] == 0 {
+                    self.scratch.touched.push(new);
+                }
+                self.total_deltas[ko] -= 1;
+                self.total_deltas[kn] += 1;
+                self.tokens.set_topic(i, pos, new as u16);
+                self.scratch.word_z[i - first] = new as u16;
+            }
+        }
+        Ok(())
+    }
+}
