@@ -75,8 +75,9 @@ class LDA:
     seed:
         Seed of every random stream (training, and the default of inference).
     sampler:
-        ``"gibbs"`` (exact O(K) draw), ``"mh"`` (Metropolis-Hastings, O(1) per token) or
-        ``"auto"`` (gibbs up to K = 200, as ``glint-lda train``).
+        ``"gibbs"`` (exact O(K) draw), ``"sparse"`` (the same exact draw over the document's
+        topics and a tree of the word's, O(K_d + log K)), ``"mh"`` (Metropolis-Hastings, O(1)
+        per token) or ``"auto"`` (gibbs up to K = 200, sparse above, as ``glint-lda train``).
     mh_steps:
         Metropolis-Hastings cycles per token with ``sampler="mh"``.
     shards:
