@@ -219,6 +219,39 @@ pub(crate) fn external_share(
     }
 }
 
+/// The invariant violation of a token whose topic's counts do not hold it.
+fn missing_token(word: u32, topic: u32, n_wk: i32, n_k: i64) -> LdaError {
+    LdaError::Invariant(format!(
+        "word {word}, topic {topic}: n_wk = {n_wk}, n_k = {n_k} before removing a token assigned to it"
+    ))
+}
+
+/// A token of the word being sampled (word-order index `token`, document-order `pos`, `slot`
+/// among the word's tokens) moved from `old` to `new` ≠ `old`.
+struct Move {
+    token: usize,
+    pos: u32,
+    slot: usize,
+    old: u32,
+    new: u32,
+}
+
+impl Move {
+    /// Records the move beside the counts (already updated): the row cell to push, n_k's
+    /// deltas and the assignments.
+    #[inline(always)]
+    fn record(&self, scratch: &mut Scratch, total_deltas: &mut [i64], tokens: &mut TokenShard) {
+        let (ko, kn) = (self.old as usize, self.new as usize);
+        if scratch.cur[kn] == 1 && scratch.stale[kn] == 0 {
+            scratch.touched.push(self.new);
+        }
+        total_deltas[ko] -= 1;
+        total_deltas[kn] += 1;
+        tokens.set_topic(self.token, self.pos, self.new as u16);
+        scratch.word_z[self.slot] = self.new as u16;
+    }
+}
+
 impl Worker {
     /// A worker over `tokens` whose assignments are already set; computes n_dk from them.
     pub fn new(
@@ -358,10 +391,7 @@ impl Worker {
             // Leave the token out of every count.
             if self.scratch.cur[ko] <= 0 || totals[ko] <= 0 || !self.doc_topics.decrement(doc, old)
             {
-                return Err(LdaError::Invariant(format!(
-                    "word {word}, topic {old}: n_wk = {}, n_k = {} before removing a token assigned to it",
-                    self.scratch.cur[ko], totals[ko]
-                )));
+                return Err(missing_token(word, old, self.scratch.cur[ko], totals[ko]));
             }
             self.scratch.cur[ko] -= 1;
             totals[ko] -= 1;
@@ -393,13 +423,14 @@ impl Worker {
             self.scratch.cur[kn] += 1;
             totals[kn] += 1;
             if new != old {
-                if self.scratch.cur[kn] == 1 && self.scratch.stale[kn] == 0 {
-                    self.scratch.touched.push(new);
-                }
-                self.total_deltas[ko] -= 1;
-                self.total_deltas[kn] += 1;
-                self.tokens.set_topic(i, pos, new as u16);
-                self.scratch.word_z[i - first] = new as u16;
+                let moved = Move {
+                    token: i,
+                    pos,
+                    slot: i - first,
+                    old,
+                    new,
+                };
+                moved.record(&mut self.scratch, &mut self.total_deltas, &mut self.tokens);
             }
         }
         Ok(())

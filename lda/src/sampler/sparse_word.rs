@@ -2,7 +2,7 @@
 //! q_k = (n_wk + β)/(n_k + Vβ) is built from the word's dense scratch row when the word starts,
 //! and every token's removal and placement update it at the two topics that changed.
 
-use super::Worker;
+use super::{Move, Worker, missing_token};
 use crate::doc_topics::DocTopics;
 use crate::error::{LdaError, Result};
 use crate::sparse::{DocLists, FTree, draw};
@@ -63,38 +63,44 @@ impl Worker {
         word: u32,
         totals: &mut [i64],
     ) -> Result<()> {
-        let Some(st) = self.sparse.as_mut() else {
+        let Worker {
+            tokens,
+            rng,
+            kernel,
+            scratch,
+            total_deltas,
+            sparse,
+            ..
+        } = self;
+        let Some(st) = sparse.as_mut() else {
             return Err(LdaError::Invariant(
                 "the sparse sampler's state was not built".into(),
             ));
         };
-        let (alpha, beta, vbeta) = (self.kernel.alpha, self.kernel.beta, self.kernel.vbeta);
-        let cur = &mut self.scratch.cur;
+        let (alpha, beta, vbeta) = (kernel.alpha, kernel.beta, kernel.vbeta);
         let q = |cur: &[i32], totals: &[i64], t: usize| {
             (f64::from(cur[t]) + beta) / (totals[t] as f64 + vbeta)
         };
-        st.tree.build((0..cur.len()).map(|t| q(cur, totals, t)));
+        st.tree
+            .build((0..scratch.cur.len()).map(|t| q(&scratch.cur, totals, t)));
         // The negative control of the tests: the token's own count stays in q.
         #[cfg(test)]
-        let leave_out_of_q = !self.kernel.count_own_token;
+        let leave_out_of_q = !kernel.count_own_token;
         #[cfg(not(test))]
         let leave_out_of_q = true;
-        let range = self.tokens.word_tokens(j);
+        let range = tokens.word_tokens(j);
         let first = range.start;
         for i in range {
-            let (doc, pos) = self.tokens.token(i);
-            let old = u32::from(self.tokens.topic(i));
+            let (doc, pos) = tokens.token(i);
+            let old = u32::from(tokens.topic(i));
             let ko = old as usize;
-            if cur[ko] <= 0 || totals[ko] <= 0 {
-                return Err(LdaError::Invariant(format!(
-                    "word {word}, topic {old}: n_wk = {}, n_k = {} before removing a token assigned to it",
-                    cur[ko], totals[ko]
-                )));
+            if scratch.cur[ko] <= 0 || totals[ko] <= 0 {
+                return Err(missing_token(word, old, scratch.cur[ko], totals[ko]));
             }
-            cur[ko] -= 1;
+            scratch.cur[ko] -= 1;
             totals[ko] -= 1;
             if leave_out_of_q {
-                st.tree.set(old, q(cur, totals, ko));
+                st.tree.set(old, q(&scratch.cur, totals, ko));
             }
             let Some(drawn) = draw(
                 st.lists.entries(doc),
@@ -102,7 +108,7 @@ impl Worker {
                 &st.tree,
                 alpha,
                 &mut st.cumulative,
-                &mut self.rng,
+                rng,
             ) else {
                 return Err(LdaError::Invariant(format!(
                     "document {doc} holds no token at topic {old}, which a token of word {word} is assigned to"
@@ -115,20 +121,21 @@ impl Worker {
                     "document {doc} holds more distinct topics than tokens"
                 )));
             }
-            cur[kn] += 1;
+            scratch.cur[kn] += 1;
             totals[kn] += 1;
-            st.tree.set(new, q(cur, totals, kn));
-            if !leave_out_of_q && new != old {
-                st.tree.set(old, q(cur, totals, ko));
-            }
+            st.tree.set(new, q(&scratch.cur, totals, kn));
             if new != old {
-                if cur[kn] == 1 && self.scratch.stale[kn] == 0 {
-                    self.scratch.touched.push(new);
+                if !leave_out_of_q {
+                    st.tree.set(old, q(&scratch.cur, totals, ko));
                 }
-                self.total_deltas[ko] -= 1;
-                self.total_deltas[kn] += 1;
-                self.tokens.set_topic(i, pos, new as u16);
-                self.scratch.word_z[i - first] = new as u16;
+                let moved = Move {
+                    token: i,
+                    pos,
+                    slot: i - first,
+                    old,
+                    new,
+                };
+                moved.record(scratch, total_deltas, tokens);
             }
         }
         Ok(())
