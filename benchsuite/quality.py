@@ -80,6 +80,23 @@ def glint_run(args, k, seed, work, sampler_args, label, iterations, eval_every):
     return points
 
 
+def variant_flags(label):
+    """`glint-lda train` flags of a variant: gibbs, sparse or mhN (N MH cycles), optionally with
+    `+opt` (optimise an asymmetric alpha every 10 iterations after 50)."""
+    sampler, _, extra = label.partition("+")
+    if sampler in ("gibbs", "sparse"):
+        flags = ["--sampler", sampler]
+    elif sampler.startswith("mh") and sampler[2:].isdigit():
+        flags = ["--sampler", "mh", "--mh-steps", sampler[2:]]
+    else:
+        sys.exit(f"unknown variant {label!r}: gibbs, sparse or mhN, optionally +opt")
+    if extra == "opt":
+        flags += ["--optimize-interval", "10", "--optimize-burn-in", "50"]
+    elif extra:
+        sys.exit(f"unknown variant suffix {extra!r} in {label!r}: only +opt")
+    return flags
+
+
 def time_to(points, target):
     for p in points:
         if p["heldout_perplexity"] <= target:
@@ -102,7 +119,8 @@ def main():
                     help="glint-lda runs this many times tomotopy's last iteration count")
     ap.add_argument("--evals", type=int, default=15, help="held-out evaluations per glint run")
     ap.add_argument("--variants", nargs="+", default=["mh2", "gibbs"],
-                    help="glint-lda samplers: gibbs (exact, dense), sparse (exact, sparse) or mhN (MH with N cycles)")
+                    help="glint-lda samplers: gibbs (exact, dense), sparse (exact, sparse) or mhN (MH with N cycles), "
+                         "each optionally +opt (optimised asymmetric alpha)")
     ap.add_argument("--command", default="")
     ap.add_argument("--report-only", action="store_true",
                     help="write the report from WORK/quality.json (an interrupted run) without training")
@@ -130,10 +148,7 @@ def main():
             iters = int(args.tomotopy_iters[-1] * args.glint_factor)
             every = max(1, iters // args.evals)
             for label in args.variants:
-                if label in ("gibbs", "sparse"):
-                    flags = ["--sampler", label]
-                else:
-                    flags = ["--sampler", "mh", "--mh-steps", label[2:]]
+                flags = variant_flags(label)
                 pts = glint_run(args, k, seed, args.work, flags, label, iters, every)
                 t_glint = time_to(pts, target)
                 rows.append({"k": k, "seed": seed, "system": f"glint-lda {label}", "points": pts,

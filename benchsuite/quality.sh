@@ -8,7 +8,7 @@
 #   CORPUS=../shared/corpora/kernel-comments.tsv.gz bash benchsuite/quality.sh
 #
 # Settings (environment): CORPUS, KS, SEEDS, THREADS (2), TOMOTOPY_ITERS ("100 200 500"),
-# VARIANTS ("mh2 gibbs": glint-lda samplers gibbs, sparse, mhN = N MH cycles), GLINT_FACTOR (1.5: glint-lda
+# VARIANTS ("mh2 gibbs": glint-lda samplers gibbs, sparse, mhN = N MH cycles; +opt optimises α), GLINT_FACTOR (1.5: glint-lda
 # runs this many times tomotopy's last iteration count), WORK (scratch dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -146,6 +146,107 @@ fn train_then_topics_then_resume() {
     );
 }
 
+/// The α list of a model directory's `hyperparameters.json`.
+fn alpha_list(model: &Path) -> Vec<f64> {
+    let text = std::fs::read_to_string(model.join("hyperparameters.json")).unwrap();
+    let h: serde_json::Value = serde_json::from_str(&text).unwrap();
+    h["alpha"]
+        .as_array()
+        .unwrap_or_else(|| panic!("alpha is not a list: {h}"))
+        .iter()
+        .map(|a| a.as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn an_optimised_alpha_is_exported_checkpointed_and_resumed_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("corpus");
+    let spec = SyntheticSpec {
+        documents: 150,
+        vocabulary: 300,
+        topics: 3,
+        mean_doc_len: 40.0,
+        doc_length: DocLength::Poisson,
+        alpha: 0.2,
+        beta: 0.05,
+        seed: 5,
+        write_theta: false,
+    };
+    generate(&spec, &corpus).unwrap();
+    let c = corpus.to_str().unwrap();
+    let run = |out: &Path, iterations: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--corpus",
+            c,
+            "--topics",
+            "5",
+            "--alpha",
+            "0.3",
+            "--threads",
+            "1",
+            "--seed",
+            "4",
+            "--optimize-interval",
+            "2",
+            "--optimize-burn-in",
+            "2",
+            "--checkpoint-every",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+            "--iterations",
+            iterations,
+        ];
+        args.extend_from_slice(extra);
+        ok(&glint(&args));
+    };
+    let straight = tmp.path().join("straight");
+    run(&straight, "9", &[]);
+    let alpha = alpha_list(&straight);
+    assert_eq!(alpha.len(), 5);
+    assert!(alpha.iter().all(|a| a.is_finite() && *a > 0.0));
+    // Five topics for three true ones: the estimate is anything but the symmetric start.
+    assert!(alpha.iter().any(|a| (a - 0.3).abs() > 0.01), "{alpha:?}");
+    // Stopped at 6 (α last optimised there) and resumed: the same chain, so the same α.
+    let resumed = tmp.path().join("resumed");
+    run(&resumed, "6", &[]);
+    run(&resumed, "9", &["--resume"]);
+    assert_eq!(alpha_list(&resumed), alpha);
+    let theta = std::fs::read(resumed.join("doc_topic.parquet")).unwrap();
+    assert_eq!(
+        theta,
+        std::fs::read(straight.join("doc_topic.parquet")).unwrap()
+    );
+}
+
+#[test]
+fn alpha_optimisation_is_refused_with_workers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = glint(&[
+        "train",
+        "--corpus",
+        tmp.path().to_str().unwrap(),
+        "--topics",
+        "5",
+        "--out",
+        tmp.path().join("m").to_str().unwrap(),
+        "--master",
+        "127.0.0.1:1",
+        "--workers",
+        "2",
+        "--optimize-interval",
+        "10",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--optimize-interval") && err.contains("--workers"),
+        "{err}"
+    );
+}
+
 #[test]
 fn bad_input_fails_with_a_clear_message() {
     let tmp = tempfile::tempdir().unwrap();

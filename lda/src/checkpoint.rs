@@ -1,6 +1,7 @@
 //! Checkpoints: everything needed to continue a run exactly where it stopped.
 //!
-//! `MODEL_DIR/checkpoint/` holds `state.json` (iteration, settings, each worker's RNG state, n_k),
+//! `MODEL_DIR/checkpoint/` holds `state.json` (iteration, settings, each worker's RNG state, n_k,
+//! the optimised α if any),
 //! `assign-S.bin` (worker S's topic assignments, u16 little-endian, document order) and
 //! `word_topic.parquet` (the model's n_wk). A checkpoint is written to `checkpoint.tmp/`, synced,
 //! and swapped in by renames, so a crash leaves either the old or the new one.
@@ -16,6 +17,7 @@ use ps_core::Client;
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 
+use crate::alpha::Alpha;
 use crate::conditional::Hyper;
 use crate::corpus::LoadedCorpus;
 use crate::error::{LdaError, Result};
@@ -42,6 +44,9 @@ struct State {
     block_tokens: Option<usize>,
     #[serde(default)]
     sampler: Option<SamplerKind>,
+    /// α per topic when it was optimised (absent: the symmetric `hyper.alpha`).
+    #[serde(default)]
+    alpha: Option<Vec<f64>>,
     seed: u64,
     threads: usize,
     tokens: u64,
@@ -127,6 +132,7 @@ impl Trainer {
             order: Some(self.config.order),
             block_tokens: Some(self.config.block_tokens),
             sampler: Some(self.config.sampler),
+            alpha: (!self.alpha.is_symmetric()).then(|| self.alpha.values().to_vec()),
             seed: self.config.seed,
             threads: self.workers.len(),
             tokens: self.tokens,
@@ -228,8 +234,13 @@ impl Trainer {
         if state.tokens != corpus.tokens {
             return Err(mismatch("the corpus"));
         }
+        let alpha = state
+            .alpha
+            .map(Alpha::from_values)
+            .transpose()
+            .map_err(|e| LdaError::bad_file(&state_path, e.to_string()))?;
         let mut rngs = state.rngs.into_iter();
-        let trainer = Trainer::assemble(
+        let mut trainer = Trainer::assemble(
             client,
             handle,
             corpus,
@@ -262,6 +273,11 @@ impl Trainer {
                     .ok_or_else(|| LdaError::bad_file(&state_path, "missing RNG state"))
             },
         )?;
+        if let Some(alpha) = alpha {
+            trainer
+                .set_alpha(alpha)
+                .map_err(|e| LdaError::bad_file(&state_path, e.to_string()))?;
+        }
         if scope == Scope::Part {
             return Ok(trainer);
         }

@@ -4,8 +4,10 @@
 //! word_topic.parquet   word (u32), topic (u32), count (i32): the non-zero n_wk
 //! topic_totals.json    [n_k; K]
 //! doc_topic.parquet    doc (utf8), topic (u32), count (u32), theta (f64): non-zero n_dk with
-//!                      θ_dk = (n_dk + α)/(N_d + Kα); a topic absent for a document has θ = α/(N_d + Kα)
-//! hyperparameters.json topics, vocabulary, alpha, beta, iterations, mh_steps, seed, threads, ...
+//!                      θ_dk = (n_dk + α_k)/(N_d + Σα); a topic absent for a document has
+//!                      θ = α_k/(N_d + Σα)
+//! hyperparameters.json topics, vocabulary, alpha (a number, or one per topic once optimised),
+//!                      beta, iterations, mh_steps, seed, threads, ...
 //! vocab.txt            line j = term of word id j
 //! display.txt          line j = display form of word id j (the most frequent surface form of a
 //!                      stemmed term); only when the corpus recorded them
@@ -26,7 +28,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
-use crate::conditional::Hyper;
+use crate::alpha::Alpha;
 use crate::error::{LdaError, Result};
 use crate::train::Trainer;
 
@@ -54,12 +56,44 @@ pub fn read_shown_terms(dir: &Path, raw_terms: bool) -> Result<Vec<String>> {
 /// Rows per Parquet record batch.
 const BATCH_ROWS: usize = 1 << 20;
 
+/// α as `hyperparameters.json` records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AlphaValue {
+    /// The same α for every topic.
+    Symmetric(f64),
+    /// α_k per topic (optimised).
+    PerTopic(Vec<f64>),
+}
+
+impl AlphaValue {
+    /// How `alpha` is written: a number while it is symmetric.
+    pub fn of(alpha: &Alpha) -> Self {
+        match alpha.values() {
+            [first, ..] if alpha.is_symmetric() => AlphaValue::Symmetric(*first),
+            values => AlphaValue::PerTopic(values.to_vec()),
+        }
+    }
+
+    /// The prior for a model of `topics` topics.
+    pub fn to_alpha(&self, topics: u32) -> Result<Alpha> {
+        match self {
+            AlphaValue::Symmetric(a) => Alpha::from_values(vec![*a; topics as usize]),
+            AlphaValue::PerTopic(v) if v.len() == topics as usize => Alpha::from_values(v.clone()),
+            AlphaValue::PerTopic(v) => Err(LdaError::InvalidConfig(format!(
+                "alpha has {} values for {topics} topics",
+                v.len()
+            ))),
+        }
+    }
+}
+
 /// `hyperparameters.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HyperFile {
     pub topics: u32,
     pub vocabulary: u32,
-    pub alpha: f64,
+    pub alpha: AlphaValue,
     pub beta: f64,
     pub iterations: u32,
     pub mh_steps: u32,
@@ -198,16 +232,17 @@ pub(crate) struct DocTopicTable {
 
 impl DocTopicTable {
     /// Adds a document of `len` tokens with its non-zero (topic, count) pairs.
-    pub(crate) fn add(&mut self, h: &Hyper, id: &str, len: u32, nonzeros: &mut [(u32, u32)]) {
+    pub(crate) fn add(&mut self, alpha: &Alpha, id: &str, len: u32, nonzeros: &mut [(u32, u32)]) {
         nonzeros.sort_unstable();
         let d = self.docs.len() as u32;
         self.docs.push(id.to_owned());
-        let denom = f64::from(len) + h.kalpha();
+        let denom = f64::from(len) + alpha.sum();
         for &(t, c) in nonzeros.iter() {
             self.doc_of.push(d);
             self.topics.push(t);
             self.counts.push(c);
-            self.theta.push((f64::from(c) + h.alpha) / denom);
+            self.theta
+                .push((f64::from(c) + alpha.values()[t as usize]) / denom);
         }
     }
 
@@ -257,7 +292,7 @@ impl Trainer {
             &HyperFile {
                 topics: h.topics,
                 vocabulary: h.vocab,
-                alpha: h.alpha,
+                alpha: AlphaValue::of(&self.alpha),
                 beta: h.beta,
                 iterations: self.iteration,
                 mh_steps: self.config.mh_cycles,
@@ -272,7 +307,7 @@ impl Trainer {
         for (w, doc_ids) in self.workers.iter().zip(&self.doc_ids) {
             for (d, id) in doc_ids.iter().enumerate() {
                 w.doc_topics.nonzeros(d as u32, &mut nz);
-                table.add(&h, id, w.tokens.doc_len(d as u32), &mut nz);
+                table.add(&self.alpha, id, w.tokens.doc_len(d as u32), &mut nz);
             }
         }
         table.write(&dir.join(DOC_TOPIC_FILE))

@@ -1,4 +1,4 @@
-//! The exact collapsed Gibbs draw for one token: p(z = k | rest) ∝ (n_dk + α)(n_wk + β)/(n_k + Vβ)
+//! The exact collapsed Gibbs draw for one token: p(z = k | rest) ∝ (n_dk + α_k)(n_wk + β)/(n_k + Vβ)
 //! over all K topics, O(K) per token. Exact by construction, and at small K cheaper per unit of
 //! mixing than Metropolis-Hastings cycles (see ARCHITECTURE.md for the measured crossover).
 
@@ -18,7 +18,7 @@ pub fn draw<C: TokenCounts, R: Rng>(
     let mut total = 0.0;
     for (k, w) in weights.iter_mut().enumerate() {
         let k32 = k as u32;
-        let p = (f64::from(c.doc(k32)) + kernel.alpha) * (f64::from(c.word(k32)) + kernel.beta)
+        let p = (f64::from(c.doc(k32)) + kernel.alpha[k]) * (f64::from(c.word(k32)) + kernel.beta)
             / (c.total(k32) as f64 + kernel.vbeta);
         total += p;
         *w = total;
@@ -37,7 +37,7 @@ const AVX2_MIN_TOPICS: usize = 64;
 /// Topics per block of the two-level search in [`draw_dense`].
 const LANE: usize = 8;
 
-/// The same draw from dense rows: `doc[k] = n_dk + α`, `row[k][0] = n_wk`, `inv_total[k] =
+/// The same draw from dense rows: `doc[k] = n_dk + α_k`, `row[k][0] = n_wk`, `inv_total[k] =
 /// 1/(n_k + Vβ)`, all with the token left out. Weights are single precision (their relative
 /// error, ~1e-7, is far below any sampling noise) so one SIMD instruction handles more topics;
 /// they are computed in one pass the compiler vectorises and summed in blocks of 8, so the

@@ -2,7 +2,8 @@
 //! server: the exact O(K) conditional for small K, or Metropolis-Hastings cycles with word and doc
 //! proposals (O(1) per token) whose every step leaves the exact conditional invariant.
 //!
-//! * [`conditional`]: the exact collapsed conditional every step targets.
+//! * [`conditional`]: the exact collapsed conditional every step targets; [`alpha`]: the
+//!   document-topic prior per topic and its optimisation (Minka's fixed point).
 //! * [`alias`], [`mh`]: Vose alias tables, the word proposal and the exactly invariant MH kernel;
 //!   [`gibbs`]: the exact O(K) draw for small K; [`sparse`]: the same draw in O(K_d + log K).
 //! * [`tokens`], [`doc_topics`]: a worker's tokens grouped by word, and its per-document counts.
@@ -31,6 +32,7 @@
 //! ```
 
 pub mod alias;
+pub mod alpha;
 pub mod checkpoint;
 pub mod cluster;
 pub mod conditional;
@@ -54,6 +56,7 @@ pub mod topics;
 pub mod train;
 pub mod view;
 
+pub use alpha::{Alpha, AlphaOptimization};
 pub use conditional::Hyper;
 pub use corpus::LoadedCorpus;
 pub use error::{LdaError, Result};

@@ -1,10 +1,11 @@
 //! The log-likelihood of the collapsed joint, log p(w, z) = log p(w | z) + log p(z):
 //!
 //! log p(w|z) = Σ_k [ln Γ(Vβ) − ln Γ(n_k + Vβ) + Σ_w (ln Γ(n_wk + β) − ln Γ(β))]
-//! log p(z)   = Σ_d [ln Γ(Kα) − ln Γ(N_d + Kα) + Σ_k (ln Γ(n_dk + α) − ln Γ(α))]
+//! log p(z)   = Σ_d [ln Γ(Σα) − ln Γ(N_d + Σα) + Σ_k (ln Γ(n_dk + α_k) − ln Γ(α_k))]
 //!
 //! Zero counts contribute nothing to the inner sums, so both halves cost O(non-zeros).
 
+use crate::alpha::Alpha;
 use crate::conditional::Hyper;
 use crate::doc_topics::DocTopics;
 use crate::math::ln_gamma;
@@ -24,18 +25,13 @@ pub fn word_part(h: &Hyper, totals: &[i64], nonzero_counts: impl Iterator<Item =
     ll
 }
 
-/// The document half for one worker's documents.
-pub fn doc_part(h: &Hyper, tokens: &TokenShard, dt: &DocTopics) -> f64 {
-    let lg_alpha = ln_gamma(h.alpha);
-    let lg_kalpha = ln_gamma(h.kalpha());
+/// The document half for one worker's documents, under the prior `alpha` (one α_k per topic).
+pub fn doc_part(alpha: &Alpha, tokens: &TokenShard, dt: &DocTopics) -> f64 {
     let mut nz = Vec::new();
     let mut ll = 0.0;
     for d in 0..tokens.num_docs() as u32 {
-        ll += lg_kalpha - ln_gamma(f64::from(tokens.doc_len(d)) + h.kalpha());
         dt.nonzeros(d, &mut nz);
-        for &(_, c) in &nz {
-            ll += ln_gamma(f64::from(c) + h.alpha) - lg_alpha;
-        }
+        ll += alpha.doc_loglik(tokens.doc_len(d), &nz);
     }
     ll
 }
@@ -76,7 +72,8 @@ mod tests {
             dt.increment(d, z);
         }
         // n_wk: w0: [1, 1], w1: [1, 1]; n_k = [2, 2]
-        let ll = word_part(&h, &[2, 2], [1i64, 1, 1, 1].into_iter()) + doc_part(&h, &s, &dt);
+        let ll = word_part(&h, &[2, 2], [1i64, 1, 1, 1].into_iter())
+            + doc_part(&Alpha::symmetric(h.topics, h.alpha), &s, &dt);
         let g = |x: f64| ln_gamma(x);
         let topic = g(0.5) - g(2.5) + 2.0 * (g(1.25) - g(0.25));
         let word_half = 2.0 * topic;
@@ -86,5 +83,10 @@ mod tests {
         assert!((ll - expected).abs() < 1e-10, "{ll} vs {expected}");
         // Γ(2.5)/Γ(0.5) = 0.75 ⇒ sanity of the hand formula itself.
         assert!(((g(2.5) - g(0.5)).exp() - 0.75).abs() < 1e-12);
+        // An asymmetric α = (0.2, 0.8): Σα = 1 still, each topic its own α_k.
+        let asym = Alpha::from_values(vec![0.2, 0.8]).unwrap();
+        let doc0 = g(1.0) - g(4.0) + (g(2.2) - g(0.2)) + (g(1.8) - g(0.8));
+        let doc1 = g(1.0) - g(2.0) + (g(1.8) - g(0.8));
+        assert!((doc_part(&asym, &s, &dt) - (doc0 + doc1)).abs() < 1e-10);
     }
 }

@@ -19,8 +19,9 @@
 //!
 //! * **doc proposal**: draw x uniformly in [0, N_d + Kα). If x < N_d it names a slot j of the
 //!   document: the token's own slot is a no-op (probability 1/(N_d + Kα), a constant); any other
-//!   slot proposes its *current* topic. Otherwise a uniform topic. So, off the no-op,
-//!   q_d(k) ∝ n^-i_dk + α, exactly the target's doc factor: the acceptance ratio is
+//!   slot proposes its *current* topic. Otherwise a topic drawn ∝ α_k (uniform while α is
+//!   symmetric; an alias table of α once it is optimised, Kα then meaning Σ_k α_k). So, off the
+//!   no-op, q_d(k) ∝ n^-i_dk + α_k, exactly the target's doc factor: the acceptance ratio is
 //!   (n_wt+β)(n_s+Vβ) / ((n_ws+β)(n_t+Vβ)).
 //! * **word proposal**: n^-i_wk as this worker knows it is e_wk + o^-i_wk, where o_wk counts the
 //!   worker's own tokens of word w at their *current* topics and e_wk = (pulled row) − (own tokens
@@ -42,7 +43,8 @@
 
 use rand_xoshiro::rand_core::Rng;
 
-use crate::alias::WordProposal;
+use crate::alias::{AliasTable, WordProposal};
+use crate::alpha::Alpha;
 use crate::conditional::Hyper;
 use crate::rng::{below, unit};
 
@@ -69,13 +71,17 @@ pub trait TokenCounts {
     fn word_slot(&self) -> u32;
 }
 
-/// Constants of the kernel, computed once per run.
-#[derive(Debug, Clone, Copy)]
+/// Constants of the kernel, computed once per run (α again whenever it is optimised).
+#[derive(Debug, Clone)]
 pub struct Kernel {
-    pub alpha: f64,
+    /// α_k per topic.
+    pub alpha: Vec<f64>,
     pub beta: f64,
     pub vbeta: f64,
+    /// Σ_k α_k.
     pub kalpha: f64,
+    /// Draws a topic ∝ α_k when α is not symmetric (else a uniform draw does).
+    alpha_table: Option<AliasTable>,
     pub topics: u32,
     /// Number of (word step, doc step) cycles per token.
     pub cycles: u32,
@@ -87,15 +93,28 @@ pub struct Kernel {
 impl Kernel {
     pub fn new(h: &Hyper, cycles: u32) -> Self {
         Kernel {
-            alpha: h.alpha,
+            alpha: vec![h.alpha; h.topics as usize],
             beta: h.beta,
             vbeta: h.vbeta(),
             kalpha: h.kalpha(),
+            alpha_table: None,
             topics: h.topics,
             cycles,
             #[cfg(test)]
             count_own_token: false,
         }
+    }
+
+    /// Uses `alpha` as the document-topic prior from now on.
+    pub fn set_alpha(&mut self, alpha: &Alpha) {
+        self.alpha.clear();
+        self.alpha.extend_from_slice(alpha.values());
+        self.kalpha = alpha.sum();
+        self.alpha_table = (!alpha.is_symmetric()).then(|| {
+            let mut t = AliasTable::new();
+            t.build(alpha.values().iter().copied());
+            t
+        });
     }
 
     /// Whether a proposal that named the token's own slot is a no-op (always, but in the
@@ -135,7 +154,7 @@ impl Kernel {
     pub fn state<C: TokenCounts>(&self, c: &C, k: u32) -> ChainState {
         ChainState {
             topic: k,
-            doc: f64::from(c.doc(k)) + self.alpha,
+            doc: f64::from(c.doc(k)) + self.alpha[k as usize],
             word: f64::from(c.word(k)) + self.beta,
             total: c.total(k) as f64 + self.vbeta,
         }
@@ -165,9 +184,9 @@ impl Kernel {
             return;
         }
         if st.doc.is_nan() {
-            st.doc = f64::from(c.doc(st.topic)) + self.alpha;
+            st.doc = f64::from(c.doc(st.topic)) + self.alpha[st.topic as usize];
         }
-        let dt = f64::from(c.doc(t)) + self.alpha;
+        let dt = f64::from(c.doc(t)) + self.alpha[t as usize];
         let tt = c.total(t) as f64 + self.vbeta;
         if unit(rng) * (st.doc * tt) < dt * st.total {
             // The word factor of the new state is looked up only if a doc step needs it.
@@ -193,7 +212,10 @@ impl Kernel {
             }
             c.doc_token_topic(j)
         } else {
-            below(rng, self.topics)
+            match &self.alpha_table {
+                Some(table) => table.sample(rng),
+                None => below(rng, self.topics),
+            }
         };
         if t == st.topic {
             return;

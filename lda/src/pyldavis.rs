@@ -96,14 +96,19 @@ pub fn export_pyldavis(model_dir: &Path, out: &Path, raw_terms: bool) -> Result<
         }
     }
     write_json(&out.join("doc_lengths.json"), &lengths)?;
-    let kalpha = k as f64 * h.alpha;
+    let alpha = h
+        .alpha
+        .to_alpha(h.topics)
+        .map_err(|e| LdaError::bad_file(&hyper_path, e.to_string()))?;
     let mut w = datasets::npy::NpyWriter::create(&out.join("doc_topic_dists.npy"), rows.len(), k)?;
     let mut theta = vec![0.0; k];
     for (r, &n) in rows.iter().zip(&lengths) {
-        let denom = n as f64 + kalpha;
-        theta.iter_mut().for_each(|x| *x = h.alpha / denom);
+        let denom = n as f64 + alpha.sum();
+        for (x, a) in theta.iter_mut().zip(alpha.values()) {
+            *x = a / denom;
+        }
         for &(t, c) in r {
-            theta[t as usize] = (f64::from(c) + h.alpha) / denom;
+            theta[t as usize] = (f64::from(c) + alpha.values()[t as usize]) / denom;
         }
         w.write_row(&theta)?;
     }

@@ -5,6 +5,7 @@
 //! tokens are sampled (O(1) lookups, no hashing) and cleared in O(non-zeros) afterwards.
 
 use crate::alias::WordProposal;
+use crate::alpha::{Alpha, DocCountHistogram};
 use crate::conditional::Hyper;
 use crate::doc_topics::DocTopics;
 use crate::error::{LdaError, Result};
@@ -273,7 +274,7 @@ impl Worker {
         }
         let sparse = (kind == SamplerKind::Sparse)
             .then(|| sparse_word::SparseState::new(&tokens, &doc_topics, h.topics));
-        Worker {
+        let mut worker = Worker {
             sparse,
             tokens,
             doc_topics,
@@ -295,7 +296,28 @@ impl Worker {
             },
             total_deltas: vec![0; k],
             block: doc_order::BlockScratch::default(),
+        };
+        worker.set_alpha(&Alpha::symmetric(h.topics, h.alpha));
+        worker
+    }
+
+    /// Samples against the document-topic prior `alpha` from now on.
+    pub fn set_alpha(&mut self, alpha: &Alpha) {
+        self.kernel.set_alpha(alpha);
+        if let Some(st) = self.sparse.as_mut() {
+            st.set_alpha(alpha.values());
         }
+    }
+
+    /// The documents' n_dk as a histogram (for the optimisation of α).
+    pub fn doc_count_histogram(&self) -> DocCountHistogram {
+        let mut hist = DocCountHistogram::new(self.kernel.alpha.len());
+        let mut nz = Vec::new();
+        for d in 0..self.tokens.num_docs() as u32 {
+            self.doc_topics.nonzeros(d, &mut nz);
+            hist.add_doc(self.tokens.doc_len(d), &nz);
+        }
+        hist
     }
 
     /// Switches to the negative-control kernel whose proposals see the token itself.

@@ -21,6 +21,7 @@ use ps_core::Client;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
+use crate::alpha::{Alpha, AlphaOptimization, DocCountHistogram};
 use crate::conditional::Hyper;
 use crate::corpus::LoadedCorpus;
 use crate::error::{LdaError, Result};
@@ -71,6 +72,8 @@ pub struct TrainConfig {
     pub stream_base: usize,
     /// Open the models that a cluster driver created instead of creating them.
     pub join_existing: bool,
+    /// Optimise an asymmetric α from the documents' topic counts (None: α stays symmetric).
+    pub optimize_alpha: Option<AlphaOptimization>,
 }
 
 impl TrainConfig {
@@ -88,6 +91,7 @@ impl TrainConfig {
             model_prefix: "lda.".into(),
             stream_base: 0,
             join_existing: false,
+            optimize_alpha: None,
         }
     }
 
@@ -140,6 +144,8 @@ pub struct Trainer {
     pub(crate) word_counts: Vec<u64>,
     pub(crate) tokens: u64,
     pub(crate) iteration: u32,
+    /// The document-topic prior the workers sample with (symmetric unless optimised).
+    pub(crate) alpha: Alpha,
 }
 
 impl Trainer {
@@ -203,7 +209,9 @@ impl Trainer {
         } else {
             handle.block_on(PsModel::create(client, &config.hyper, &config.model_prefix))?
         };
+        let alpha = Alpha::symmetric(config.hyper.topics, config.hyper.alpha);
         let trainer = Trainer {
+            alpha,
             config,
             model,
             handle,
@@ -316,6 +324,11 @@ impl Trainer {
             ps_wait += r?;
         }
         self.iteration += 1;
+        if let Some(opt) = self.config.optimize_alpha
+            && opt.due(self.iteration)
+        {
+            self.optimize_alpha();
+        }
         let (loglik, joint_perplexity) = if self.config.loglik {
             let ll = self.loglik()?;
             (Some(ll), Some(loglik::joint_perplexity(ll, self.tokens)))
@@ -341,6 +354,37 @@ impl Trainer {
         Ok(stats)
     }
 
+    /// The document-topic prior α_k the workers sample with.
+    pub fn alpha(&self) -> &Alpha {
+        &self.alpha
+    }
+
+    /// Replaces α (every worker samples with it from the next iteration on).
+    pub fn set_alpha(&mut self, alpha: Alpha) -> Result<()> {
+        if alpha.topics() != self.config.hyper.topics as usize {
+            return Err(LdaError::InvalidConfig(format!(
+                "alpha has {} topics but the model has {}",
+                alpha.topics(),
+                self.config.hyper.topics
+            )));
+        }
+        self.workers.iter_mut().for_each(|w| w.set_alpha(&alpha));
+        self.alpha = alpha;
+        Ok(())
+    }
+
+    /// Sets α to its MAP estimate given the current n_dk of every document (see [`crate::alpha`]).
+    pub fn optimize_alpha(&mut self) {
+        let mut hist = DocCountHistogram::new(self.config.hyper.topics as usize);
+        for w in &self.workers {
+            hist.merge(&w.doc_count_histogram());
+        }
+        let alpha = hist.optimize(&self.alpha);
+        tracing::debug!(sum = alpha.sum(), "alpha optimised");
+        self.workers.iter_mut().for_each(|w| w.set_alpha(&alpha));
+        self.alpha = alpha;
+    }
+
     /// The model on ps-core as a read-only view.
     pub fn view(&self) -> ModelView<'_> {
         ModelView {
@@ -361,10 +405,9 @@ impl Trainer {
 
     /// The document part of log p(w, z) over this trainer's documents.
     pub fn doc_loglik(&self) -> f64 {
-        let h = &self.config.hyper;
         self.workers
             .iter()
-            .map(|w| loglik::doc_part(h, &w.tokens, &w.doc_topics))
+            .map(|w| loglik::doc_part(&self.alpha, &w.tokens, &w.doc_topics))
             .sum()
     }
 

@@ -14,7 +14,8 @@ from ._glint_lda import Corpus, _Model
 Documents = Union[Corpus, Iterable[str]]
 Callback = Callable[[Dict[str, Any]], None]
 
-_PARAMS = ("k", "alpha", "beta", "iterations", "threads", "seed", "sampler", "mh_steps", "shards")
+_PARAMS = ("k", "alpha", "beta", "iterations", "threads", "seed", "sampler", "mh_steps", "shards",
+           "optimize_interval", "optimize_burn_in")
 
 
 class _Progress:
@@ -82,6 +83,11 @@ class LDA:
         Metropolis-Hastings cycles per token with ``sampler="mh"``.
     shards:
         In-process parameter-server shards; default ``threads``.
+    optimize_interval:
+        Optimise an asymmetric α every this many iterations (Minka's fixed point, as
+        ``glint-lda train --optimize-interval``); 0 keeps α symmetric.
+    optimize_burn_in:
+        Iterations before α is first optimised.
 
     Attributes (after ``fit`` or ``load``): ``topic_word_`` (φ, K × V), ``vocabulary_``,
     ``n_iter_``, ``metrics_`` (one dict per iteration), ``hyperparameters_``.
@@ -98,6 +104,8 @@ class LDA:
         sampler: str = "auto",
         mh_steps: int = 2,
         shards: Optional[int] = None,
+        optimize_interval: int = 0,
+        optimize_burn_in: int = 50,
     ) -> None:
         self.k = k
         self.alpha = alpha
@@ -108,6 +116,8 @@ class LDA:
         self.sampler = sampler
         self.mh_steps = mh_steps
         self.shards = shards
+        self.optimize_interval = optimize_interval
+        self.optimize_burn_in = optimize_burn_in
         self._model: Optional[_Model] = None
         self._topic_word: Optional[np.ndarray] = None
         self._topic_word_at = -1
@@ -171,6 +181,8 @@ class LDA:
             mh_steps=self.mh_steps,
             threads=self.threads,
             shards=self.shards,
+            optimize_interval=self.optimize_interval,
+            optimize_burn_in=self.optimize_burn_in,
         )
         self._topic_word = None
         bar = _Progress(self.iterations, progress)
@@ -193,7 +205,7 @@ class LDA:
         return self
 
     def fit_transform(self, corpus: Documents, **fit_options: Any) -> np.ndarray:
-        """``fit``, then θ of the training documents, (n_dk + α)/(N_d + Kα), documents × K."""
+        """``fit``, then θ of the training documents, (n_dk + α_k)/(N_d + Σα), documents × K."""
         self.fit(corpus, **fit_options)
         return self._fitted().doc_topic()[1]
 
@@ -316,7 +328,8 @@ class LDA:
         hyper = model.hyperparameters()
         lda = cls(int(hyper["topics"]))
         for name in ("alpha", "beta", "iterations", "seed", "threads"):
-            if hyper.get(name) is not None:
+            # An optimised α is one value per topic: the parameter stays the symmetric default.
+            if hyper.get(name) is not None and not isinstance(hyper[name], list):
                 setattr(lda, name, hyper[name])
         if hyper.get("mh_steps") is not None:
             lda.mh_steps = hyper["mh_steps"]

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use evaluation::{AlignedDocs, FoldInMethod, FoldInOptions, PerplexityOptions, TopicModel};
-use lda::export::{HyperFile, SparseCounts};
+use lda::export::{AlphaValue, HyperFile, SparseCounts};
 use lda::{Hyper, SamplerKind, TrainConfig, Trainer};
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
 use ps_core::{ClusterConfig, EmbeddedCluster};
@@ -117,13 +117,12 @@ impl State {
         {
             return Ok(Arc::clone(phi));
         }
-        let h = t.trainer.config().hyper;
-        let k = h.topics as usize;
+        let k = t.trainer.config().hyper.topics as usize;
         let raw = t.trainer.phi().map_err(text)?;
         let phi = Arc::new(Phi::new(
             raw,
             t.trainer.vocabulary(),
-            Some(vec![h.alpha; k]),
+            Some(t.trainer.alpha().values().to_vec()),
             k,
         )?);
         self.phi = Some((iteration, Arc::clone(&phi)));
@@ -164,7 +163,7 @@ impl State {
                 serde_json::to_value(HyperFile {
                     topics: h.topics,
                     vocabulary: h.vocab,
-                    alpha: h.alpha,
+                    alpha: AlphaValue::of(t.trainer.alpha()),
                     beta: h.beta,
                     iterations: t.trainer.iteration(),
                     mh_steps: c.mh_cycles,
@@ -451,7 +450,7 @@ impl Model {
     /// Starts a training run on `corpus`: in-process parameter-server shards, sampler threads,
     /// and topic assignments drawn uniformly from `seed` (iteration 0).
     #[staticmethod]
-    #[pyo3(signature = (corpus, topics, alpha = None, beta = 0.01, seed = 1, sampler = "auto", mh_steps = 2, threads = None, shards = None))]
+    #[pyo3(signature = (corpus, topics, alpha = None, beta = 0.01, seed = 1, sampler = "auto", mh_steps = 2, threads = None, shards = None, optimize_interval = 0, optimize_burn_in = 50))]
     #[allow(clippy::too_many_arguments)]
     fn train(
         py: Python<'_>,
@@ -464,6 +463,8 @@ impl Model {
         mh_steps: u32,
         threads: Option<usize>,
         shards: Option<usize>,
+        optimize_interval: u32,
+        optimize_burn_in: u32,
     ) -> PyResult<Model> {
         if topics < 2 {
             return Err(PyValueError::new_err(format!(
@@ -487,6 +488,10 @@ impl Model {
         config.mh_cycles = mh_steps;
         config.threads = threads;
         config.seed = seed;
+        config.optimize_alpha = (optimize_interval > 0).then_some(lda::AlphaOptimization {
+            interval: optimize_interval,
+            burn_in: optimize_burn_in,
+        });
         config
             .validate()
             .map_err(|e| PyValueError::new_err(message(&e)))?;
@@ -770,7 +775,7 @@ impl Model {
         json_to_py(py, &value)
     }
 
-    /// θ of the training documents, (n_dk + α)/(N_d + Kα), with their ids: (ids, documents × K).
+    /// θ of the training documents, (n_dk + α_k)/(N_d + Σα), with their ids: (ids, documents × K).
     fn doc_topic<'py>(
         &self,
         py: Python<'py>,
@@ -780,15 +785,16 @@ impl Model {
                 "the training documents' topics are only known to a model trained in this process"
                     .to_string()
             })?;
-            let h = t.trainer.config().hyper;
-            let k = h.topics as usize;
+            let alpha = t.trainer.alpha().values();
+            let k = alpha.len();
+            let sum: f64 = alpha.iter().sum();
             let (mut ids, mut theta) = (Vec::new(), Vec::new());
             t.trainer.for_each_doc_topics(|id, len, nz| {
-                let denom = f64::from(len) + h.kalpha();
-                let start = theta.len();
-                theta.resize(start + k, h.alpha / denom);
+                let denom = f64::from(len) + sum;
+                theta.extend(alpha.iter().map(|a| a / denom));
+                let start = theta.len() - k;
                 for &(topic, c) in nz.iter() {
-                    theta[start + topic as usize] = (f64::from(c) + h.alpha) / denom;
+                    theta[start + topic as usize] = (f64::from(c) + alpha[topic as usize]) / denom;
                 }
                 ids.push(id.to_owned());
             });

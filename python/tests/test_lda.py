@@ -35,6 +35,23 @@ def test_fit_keeps_the_counts_consistent(fitted: Fitted, corpus: Corpus) -> None
     assert (h["alpha"], h["beta"]) == (0.5, 0.01)
 
 
+def test_an_optimised_alpha_is_used_saved_and_loaded(corpus: Corpus, tmp_path: Path) -> None:
+    lda = LDA(k=3, alpha=0.5, iterations=12, threads=1, seed=3, optimize_interval=4,
+              optimize_burn_in=4).fit(corpus)
+    alpha = lda.hyperparameters_["alpha"]
+    # Two themes in three topics: the optimum is far from symmetric.
+    assert isinstance(alpha, list) and len(alpha) == 3 and len(set(alpha)) == 3
+    assert all(a > 0 for a in alpha)
+    lda.save(tmp_path / "m")
+    saved = json.loads((tmp_path / "m" / "hyperparameters.json").read_text())
+    assert saved["alpha"] == alpha
+    again = LDA.load(tmp_path / "m")
+    assert again.hyperparameters_["alpha"] == alpha and again.alpha is None
+    # θ follows the same α: θ_dk = (n_dk + α_k)/(N_d + Σα) sums to 1 over k.
+    theta = lda._fitted().doc_topic()[1]
+    np.testing.assert_allclose(theta.sum(axis=1), 1.0, rtol=1e-12)
+
+
 def test_callback_is_called_once_per_iteration(fitted: Fitted) -> None:
     calls = fitted.calls
     assert [c["iteration"] for c in calls] == list(range(1, 41))

@@ -55,6 +55,14 @@ pub struct TrainArgs {
     /// perplexity, see ARCHITECTURE.md).
     #[arg(long, value_enum, default_value_t = SamplerArg::Auto)]
     pub sampler: SamplerArg,
+    /// Optimise an asymmetric α every N iterations: the MAP estimate from the documents' topic
+    /// counts by Minka's fixed point (MALLET's --optimize-interval, tomotopy's optim_interval);
+    /// 0 keeps α symmetric. Embedded runs only (not with --workers).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub optimize_interval: u32,
+    /// Iterations before α is first optimised (the early assignments say little about it).
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub optimize_burn_in: u32,
     /// Metropolis-Hastings cycles (one word-proposal and one doc-proposal step each) per token.
     #[arg(long, default_value_t = 2)]
     pub mh_steps: u32,
@@ -215,7 +223,6 @@ impl MetricsLine {
 struct HeldOut {
     docs: evaluation::AlignedDocs,
     opts: evaluation::PerplexityOptions,
-    alpha: f64,
 }
 
 impl HeldOut {
@@ -253,21 +260,14 @@ impl HeldOut {
             alpha: None,
             threads,
         };
-        Ok(Some(HeldOut {
-            docs,
-            opts,
-            alpha: view.hyper.alpha,
-        }))
+        Ok(Some(HeldOut { docs, opts }))
     }
 
-    fn score(&self, view: lda::view::ModelView<'_>) -> anyhow::Result<f64> {
+    /// The held-out perplexity of the model in `view` under the prior `alpha` (α_k per topic).
+    fn score(&self, view: lda::view::ModelView<'_>, alpha: &[f64]) -> anyhow::Result<f64> {
         let k = view.hyper.topics as usize;
-        let model = evaluation::TopicModel::new(
-            k,
-            view.phi()?,
-            view.vocabulary(),
-            Some(vec![self.alpha; k]),
-        )?;
+        let model =
+            evaluation::TopicModel::new(k, view.phi()?, view.vocabulary(), Some(alpha.to_vec()))?;
         Ok(evaluation::held_out_perplexity(&model, &self.docs, &self.opts)?.perplexity)
     }
 }
@@ -382,7 +382,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         train_seconds += stats.seconds;
         let due = stats.iteration % args.eval_every == 0 || stats.iteration == args.iterations;
         let held = match &heldout {
-            Some(h) if due => Some(h.score(trainer.view())?),
+            Some(h) if due => Some(h.score(trainer.view(), trainer.alpha().values())?),
             _ => None,
         };
         if let Some(p) = held {
@@ -453,6 +453,10 @@ fn train_config(args: &TrainArgs, vocab: u32, threads: usize) -> anyhow::Result<
         OrderArg::Doc => lda::SampleOrder::Doc,
         OrderArg::Word => lda::SampleOrder::Word,
     };
+    config.optimize_alpha = (args.optimize_interval > 0).then_some(lda::AlphaOptimization {
+        interval: args.optimize_interval,
+        burn_in: args.optimize_burn_in,
+    });
     config.validate()?;
     Ok(config)
 }

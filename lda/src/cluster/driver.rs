@@ -16,9 +16,12 @@ use tokio::runtime::Handle;
 
 use super::control::{Control, Interrupted, Watcher, run_models, theta_name};
 use super::job::{JOB_FORMAT, JobSpec, job_key};
+use crate::alpha::Alpha;
 use crate::corpus::CorpusSummary;
 use crate::error::{LdaError, Result};
-use crate::export::{DOC_TOPIC_FILE, DocTopicTable, HyperFile, read_json_file, write_json};
+use crate::export::{
+    AlphaValue, DOC_TOPIC_FILE, DocTopicTable, HyperFile, read_json_file, write_json,
+};
 use crate::model::{PsModel, row_nonzeros};
 use crate::train::TrainConfig;
 use crate::view::ModelView;
@@ -431,7 +434,7 @@ impl Driver {
             &HyperFile {
                 topics: h.topics,
                 vocabulary: h.vocab,
-                alpha: h.alpha,
+                alpha: AlphaValue::Symmetric(h.alpha),
                 beta: h.beta,
                 iterations: self.job.iterations,
                 mh_steps: self.job.mh_cycles,
@@ -449,7 +452,7 @@ impl Driver {
         let theta = self
             .handle
             .block_on(self.client.matrix::<i32>(&theta_name(&self.job.prefix)))?;
-        let h = self.job.hyper;
+        let alpha = Alpha::symmetric(self.job.hyper.topics, self.job.hyper.alpha);
         let mut table = DocTopicTable::default();
         let mut nz = Vec::new();
         let docs = self.corpus.ids.len() as u64;
@@ -468,7 +471,7 @@ impl Driver {
                     len += c;
                     nz.push((t, c));
                 }
-                table.add(&h, &self.corpus.ids[*d as usize], len, &mut nz);
+                table.add(&alpha, &self.corpus.ids[*d as usize], len, &mut nz);
             }
             start = end;
         }

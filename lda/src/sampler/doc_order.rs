@@ -191,7 +191,7 @@ impl Worker {
     ) -> Result<()> {
         let word_base = self.tokens.word_tokens(first).start;
         let gibbs = self.kind == SamplerKind::Gibbs;
-        let (alpha, vbeta) = (self.kernel.alpha as f32, self.kernel.vbeta);
+        let vbeta = self.kernel.vbeta;
         let inv = |t: i64| (1.0 / (t as f64 + vbeta)) as f32;
         if gibbs {
             bs.inv_total.clear();
@@ -204,7 +204,9 @@ impl Worker {
             let start = self.tokens.doc_start(doc) as usize;
             let len = self.tokens.doc_len(doc) as usize;
             if gibbs {
-                bs.doc_dense.iter_mut().for_each(|x| *x = alpha);
+                for (x, &a) in bs.doc_dense.iter_mut().zip(&self.kernel.alpha) {
+                    *x = a as f32;
+                }
                 self.doc_topics.nonzeros(doc, &mut bs.doc_nonzeros);
                 for &(t, c) in &bs.doc_nonzeros {
                     bs.doc_dense[t as usize] += c as f32;

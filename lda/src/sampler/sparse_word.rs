@@ -1,5 +1,5 @@
 //! Sampling one word's tokens with the sparse exact draw ([`crate::sparse`]): the tree of
-//! q_k = (n_wk + β)/(n_k + Vβ) is built from the word's dense scratch row when the word starts,
+//! α_k·q_k, q_k = (n_wk + β)/(n_k + Vβ), is built from the word's dense scratch row when the word starts,
 //! and every token's removal and placement update it at the two topics that changed.
 
 use super::{Move, Worker, missing_token};
@@ -17,6 +17,8 @@ pub(crate) struct SparseState {
     lists: DocLists,
     tree: FTree,
     cumulative: Vec<f64>,
+    /// 1/α_k, to read q_k back from the tree's α_k·q_k.
+    inv_alpha: Vec<f64>,
 }
 
 impl SparseState {
@@ -37,7 +39,14 @@ impl SparseState {
             lists,
             tree: FTree::new(topics as usize),
             cumulative: Vec::new(),
+            inv_alpha: Vec::new(),
         }
+    }
+
+    /// Follows the kernel's α (called whenever it changes).
+    pub(crate) fn set_alpha(&mut self, alpha: &[f64]) {
+        self.inv_alpha.clear();
+        self.inv_alpha.extend(alpha.iter().map(|a| 1.0 / a));
     }
 }
 
@@ -77,9 +86,9 @@ impl Worker {
                 "the sparse sampler's state was not built".into(),
             ));
         };
-        let (alpha, beta, vbeta) = (kernel.alpha, kernel.beta, kernel.vbeta);
+        let (alpha, beta, vbeta) = (&kernel.alpha, kernel.beta, kernel.vbeta);
         let q = |cur: &[i32], totals: &[i64], t: usize| {
-            (f64::from(cur[t]) + beta) / (totals[t] as f64 + vbeta)
+            alpha[t] * (f64::from(cur[t]) + beta) / (totals[t] as f64 + vbeta)
         };
         st.tree
             .build((0..scratch.cur.len()).map(|t| q(&scratch.cur, totals, t)));
@@ -106,7 +115,7 @@ impl Worker {
                 st.lists.entries(doc),
                 old,
                 &st.tree,
-                alpha,
+                &st.inv_alpha,
                 &mut st.cumulative,
                 rng,
             ) else {

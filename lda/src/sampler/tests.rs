@@ -75,7 +75,11 @@ impl LocalModel {
             h,
             &self.nk,
             self.nwk.iter().filter(|&&c| c != 0).map(|&c| i64::from(c)),
-        ) + loglik::doc_part(h, &w.tokens, &w.doc_topics)
+        ) + loglik::doc_part(
+            &crate::alpha::Alpha::symmetric(h.topics, h.alpha),
+            &w.tokens,
+            &w.doc_topics,
+        )
     }
 
     /// Σ_k n_wk = count of w, Σ_k n_k = N, n_k = Σ_w n_wk, nothing negative, n_dk = recount of z.

@@ -19,6 +19,10 @@ use ps_core::{ClusterConfig, EmbeddedCluster};
 const K: u32 = 2;
 const V: u32 = 3;
 const ALPHA: f64 = 0.3;
+const SYMMETRIC: [f64; 2] = [ALPHA, ALPHA];
+/// An optimised-looking α: the samplers must follow each α_k (MH's doc proposal then draws from
+/// an alias table of α, the sparse draw's tree holds α_k·q_k).
+const ASYMMETRIC: [f64; 2] = [0.08, 1.1];
 const BETA: f64 = 0.2;
 const THIN: u32 = 4;
 
@@ -27,7 +31,7 @@ fn docs() -> Vec<Vec<u32>> {
 }
 
 /// log p(w, z) up to a constant, for tokens given as (document, word) in the tally's order.
-fn log_joint(tokens: &[(usize, u32)], z: &[u32], docs: usize) -> f64 {
+fn log_joint(tokens: &[(usize, u32)], z: &[u32], docs: usize, alpha: &[f64; 2]) -> f64 {
     let k = K as usize;
     let mut ndk = vec![0u32; docs * k];
     let mut nwk = vec![0u32; V as usize * k];
@@ -38,8 +42,8 @@ fn log_joint(tokens: &[(usize, u32)], z: &[u32], docs: usize) -> f64 {
         nk[t as usize] += 1;
     }
     let mut lp = 0.0;
-    for c in ndk {
-        lp += ln_gamma(f64::from(c) + ALPHA);
+    for (i, c) in ndk.into_iter().enumerate() {
+        lp += ln_gamma(f64::from(c) + alpha[i % k]);
     }
     for c in nwk {
         lp += ln_gamma(f64::from(c) + BETA);
@@ -87,6 +91,21 @@ fn posterior_p(
     flawed: bool,
     iterations: u32,
 ) -> f64 {
+    posterior_p_with(
+        order, sampler, flawed, iterations, threads, SYMMETRIC, SYMMETRIC,
+    )
+}
+
+/// The same with the trainer sampling under `alpha` and the posterior computed under `target`.
+fn posterior_p_with(
+    order: SampleOrder,
+    sampler: SamplerKind,
+    flawed: bool,
+    iterations: u32,
+    threads: usize,
+    alpha: [f64; 2],
+    target: [f64; 2],
+) -> f64 {
     // Doc order samples the whole vocabulary as one block; word order walks one word a block.
     let block_tokens = if order == SampleOrder::Doc { 16 } else { 2 };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -123,6 +142,10 @@ fn posterior_p(
     if flawed {
         t.workers.iter_mut().for_each(|w| w.use_flawed_kernel());
     }
+    if alpha != SYMMETRIC {
+        t.set_alpha(crate::alpha::Alpha::from_values(alpha.to_vec()).expect("alpha"))
+            .expect("set alpha");
+    }
     let tokens = token_order(&t);
     let states = (K as usize).pow(n as u32);
     let weights: Vec<f64> = {
@@ -134,7 +157,7 @@ fn posterior_p(
                     *slot = (x % K as usize) as u32;
                     x /= K as usize;
                 }
-                log_joint(&tokens, &z, docs.len())
+                log_joint(&tokens, &z, docs.len(), &target)
             })
             .collect();
         let max = lj.iter().copied().fold(f64::MIN, f64::max);
@@ -150,7 +173,7 @@ fn posterior_p(
     t.check_invariants().expect("count invariants");
     let p = chi_square_p(&hist, &weights);
     eprintln!(
-        "{threads} thread(s), {order:?} order, {sampler:?}, flawed = {flawed}: chi-square p = {p:.3e} over {} states",
+        "{threads} thread(s), {order:?} order, {sampler:?}, flawed = {flawed}, alpha {alpha:?} against {target:?}: chi-square p = {p:.3e} over {} states",
         hist.iter().sum::<u64>()
     );
     p
@@ -207,4 +230,37 @@ fn a_sparse_draw_that_keeps_the_token_in_its_word_term_fails_the_same_test() {
 fn a_kernel_whose_proposals_see_the_token_fails_the_same_test() {
     let p = posterior_p(1, SampleOrder::Doc, SamplerKind::Mh, true, ITERATIONS);
     assert!(p < 1e-6, "the flawed kernel went unnoticed: p = {p}");
+}
+
+#[test]
+fn every_sampler_samples_the_exact_posterior_under_an_asymmetric_alpha() {
+    for (order, sampler, iterations) in [
+        (SampleOrder::Doc, SamplerKind::Mh, ITERATIONS),
+        (SampleOrder::Word, SamplerKind::Mh, ITERATIONS),
+        (SampleOrder::Doc, SamplerKind::Gibbs, ITERATIONS / 2),
+        (SampleOrder::Word, SamplerKind::Gibbs, ITERATIONS / 2),
+        (SampleOrder::Word, SamplerKind::Sparse, ITERATIONS / 2),
+    ] {
+        let p = posterior_p_with(order, sampler, false, iterations, 1, ASYMMETRIC, ASYMMETRIC);
+        assert!(p > 1e-3, "{sampler:?}, {order:?} order: p = {p}");
+    }
+}
+
+#[test]
+fn a_sampler_that_ignored_the_asymmetric_alpha_would_fail_the_same_test() {
+    // The chain samples under the asymmetric α; the posterior of the symmetric α of the same
+    // total must be told apart from it, or the test above could not see α being ignored.
+    let mean = (ASYMMETRIC[0] + ASYMMETRIC[1]) / 2.0;
+    for sampler in [SamplerKind::Mh, SamplerKind::Sparse] {
+        let p = posterior_p_with(
+            SampleOrder::Doc,
+            sampler,
+            false,
+            ITERATIONS / 2,
+            1,
+            ASYMMETRIC,
+            [mean, mean],
+        );
+        assert!(p < 1e-6, "{sampler:?}: α went unnoticed, p = {p}");
+    }
 }

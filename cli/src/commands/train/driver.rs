@@ -40,6 +40,11 @@ pub(super) fn run_driver(args: &TrainArgs, workers: u32) -> anyhow::Result<ExitC
     let Some(addr) = args.master.as_deref() else {
         bail!("--workers needs --master");
     };
+    if args.optimize_interval > 0 {
+        bail!(
+            "--optimize-interval needs every document's topic counts in one process; it is not available with --workers"
+        );
+    }
     let started = Instant::now();
     // Threads of this process serve the held-out evaluation only.
     let threads = super::super::default_threads(args.threads);
@@ -209,7 +214,7 @@ impl DriverEvents for Events {
         let due = it.iteration.is_multiple_of(self.eval_every) || it.iteration == self.iterations;
         let held = match &self.heldout {
             Some(h) if due => Some(
-                h.score(view)
+                h.score(view, &vec![view.hyper.alpha; view.hyper.topics as usize])
                     .map_err(|e| lda::LdaError::Cluster(format!("held-out evaluation: {e:#}")))?,
             ),
             _ => None,
