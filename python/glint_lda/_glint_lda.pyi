@@ -115,7 +115,7 @@ class _Model:
         mh_steps: int = 2,
         threads: Optional[int] = None,
         shards: Optional[int] = None,
-        optimize_interval: int = 0,
+        optimize_interval: int = 10,
         optimize_burn_in: int = 50,
     ) -> "_Model":
         """Starts a run: embedded shards, sampler threads, uniform random assignments."""

@@ -85,7 +85,7 @@ class LDA:
         In-process parameter-server shards; default ``threads``.
     optimize_interval:
         Optimise an asymmetric α every this many iterations (Minka's fixed point, as
-        ``glint-lda train --optimize-interval``); 0 keeps α symmetric.
+        ``glint-lda train --optimize-interval``); 0 keeps α symmetric at ``alpha``.
     optimize_burn_in:
         Iterations before α is first optimised.
 
@@ -104,7 +104,7 @@ class LDA:
         sampler: str = "auto",
         mh_steps: int = 2,
         shards: Optional[int] = None,
-        optimize_interval: int = 0,
+        optimize_interval: int = 10,
         optimize_burn_in: int = 50,
     ) -> None:
         self.k = k

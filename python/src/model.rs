@@ -450,7 +450,7 @@ impl Model {
     /// Starts a training run on `corpus`: in-process parameter-server shards, sampler threads,
     /// and topic assignments drawn uniformly from `seed` (iteration 0).
     #[staticmethod]
-    #[pyo3(signature = (corpus, topics, alpha = None, beta = 0.01, seed = 1, sampler = "auto", mh_steps = 2, threads = None, shards = None, optimize_interval = 0, optimize_burn_in = 50))]
+    #[pyo3(signature = (corpus, topics, alpha = None, beta = 0.01, seed = 1, sampler = "auto", mh_steps = 2, threads = None, shards = None, optimize_interval = 10, optimize_burn_in = 50))]
     #[allow(clippy::too_many_arguments)]
     fn train(
         py: Python<'_>,

@@ -57,9 +57,10 @@ pub struct TrainArgs {
     pub sampler: SamplerArg,
     /// Optimise an asymmetric α every N iterations: the MAP estimate from the documents' topic
     /// counts by Minka's fixed point (MALLET's --optimize-interval, tomotopy's optim_interval);
-    /// 0 keeps α symmetric. Embedded runs only (not with --workers).
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub optimize_interval: u32,
+    /// 0 keeps α symmetric at --alpha [default: 10; with --workers α stays symmetric, and only 0
+    /// is accepted].
+    #[arg(long, value_name = "N")]
+    pub optimize_interval: Option<u32>,
     /// Iterations before α is first optimised (the early assignments say little about it).
     #[arg(long, default_value_t = 50, value_name = "N")]
     pub optimize_burn_in: u32,
@@ -453,8 +454,11 @@ fn train_config(args: &TrainArgs, vocab: u32, threads: usize) -> anyhow::Result<
         OrderArg::Doc => lda::SampleOrder::Doc,
         OrderArg::Word => lda::SampleOrder::Word,
     };
-    config.optimize_alpha = (args.optimize_interval > 0).then_some(lda::AlphaOptimization {
-        interval: args.optimize_interval,
+    let interval = args
+        .optimize_interval
+        .unwrap_or(lda::AlphaOptimization::DEFAULT_INTERVAL);
+    config.optimize_alpha = (interval > 0).then_some(lda::AlphaOptimization {
+        interval,
         burn_in: args.optimize_burn_in,
     });
     config.validate()?;

@@ -40,7 +40,7 @@ pub(super) fn run_driver(args: &TrainArgs, workers: u32) -> anyhow::Result<ExitC
     let Some(addr) = args.master.as_deref() else {
         bail!("--workers needs --master");
     };
-    if args.optimize_interval > 0 {
+    if args.optimize_interval.is_some_and(|n| n > 0) {
         bail!(
             "--optimize-interval needs every document's topic counts in one process; it is not available with --workers"
         );
