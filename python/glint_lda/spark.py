@@ -231,8 +231,9 @@ def fit(
     ``start_servers`` servers this call starts in the driver process, bound to ``host`` (default
     127.0.0.1 in local mode, else ``spark.driver.host``) and stopped at the end.
 
-    Sampler parameters are those of :class:`LDA`; ``threads`` sampler threads run in each task
-    (match ``spark.task.cpus``). Analyzer and vocabulary options (``stem``, ``stopwords``,
+    Sampler parameters are those of :class:`LDA`, except that α stays symmetric at ``alpha``
+    (optimising it needs every document's topic counts in one process); ``threads`` sampler
+    threads run in each task (match ``spark.task.cpus``). Analyzer and vocabulary options (``stem``, ``stopwords``,
     ``min_df``, ``max_df``, ``vocab_size``, ...) are those of :meth:`Corpus.from_texts` and give
     the vocabulary ``Corpus.from_texts`` would give on the whole column. Documents are named by
     ``id_col``, else by their row number in partition order.
