@@ -74,6 +74,10 @@ pub struct TrainConfig {
     pub join_existing: bool,
     /// Optimise an asymmetric α from the documents' topic counts (None: α stays symmetric).
     pub optimize_alpha: Option<AlphaOptimization>,
+    /// Reproducible with several threads: each thread samples against the model as it stood when
+    /// the iteration began plus its own moves (its n_wk pushes are held until every thread has
+    /// finished, n_k is not synchronised in between), so timing cannot change a draw.
+    pub deterministic: bool,
 }
 
 impl TrainConfig {
@@ -92,6 +96,7 @@ impl TrainConfig {
             stream_base: 0,
             join_existing: false,
             optimize_alpha: None,
+            deterministic: false,
         }
     }
 
@@ -300,7 +305,7 @@ impl Trainer {
         let cfg = &self.config;
         let model = &self.model;
         let handle = &self.handle;
-        let results: Vec<Result<f64>> = std::thread::scope(|scope| {
+        let results: Vec<Result<ShardOutcome>> = std::thread::scope(|scope| {
             let joins: Vec<_> = self
                 .workers
                 .iter_mut()
@@ -318,11 +323,26 @@ impl Trainer {
                 })
                 .collect()
         });
-        let sampling = started.elapsed().as_secs_f64();
         let mut ps_wait = 0.0;
+        let mut held = Vec::new();
         for r in results {
-            ps_wait += r?;
+            let outcome = r?;
+            ps_wait += outcome.waited;
+            held.extend(outcome.held);
         }
+        // Deterministic mode: every thread has sampled against the same model; now it moves.
+        let pushes: Vec<PushTask> = held
+            .into_iter()
+            .map(|d| {
+                let m = self.model.clone();
+                self.handle
+                    .spawn(async move { m.push_deltas(&d.rows, &d.cols, &d.values).await })
+            })
+            .collect();
+        for p in pushes {
+            self.handle.block_on(p).map_err(join_err)??;
+        }
+        let sampling = started.elapsed().as_secs_f64();
         self.iteration += 1;
         if let Some(opt) = self.config.optimize_alpha
             && opt.due(self.iteration)
@@ -470,14 +490,22 @@ fn join_err(e: tokio::task::JoinError) -> LdaError {
     LdaError::Thread(format!("ps-core task: {e}"))
 }
 
-/// One thread's iteration over its shard; returns the seconds it waited for ps-core.
+/// What one thread's iteration left: the seconds it waited for ps-core, and in deterministic
+/// mode the deltas it holds back until every thread has sampled.
+struct ShardOutcome {
+    waited: f64,
+    held: Vec<Deltas>,
+}
+
+/// One thread's iteration over its shard.
 fn sample_shard(
     w: &mut Worker,
     model: &PsModel,
     handle: &Handle,
     cfg: &TrainConfig,
     mut totals: Vec<i64>,
-) -> Result<f64> {
+) -> Result<ShardOutcome> {
+    let mut held = Vec::new();
     let mut waited = std::time::Duration::ZERO;
     let max_words = match cfg.order {
         SampleOrder::Word => usize::MAX,
@@ -522,18 +550,24 @@ fn sample_shard(
                 &mut deltas,
             )?,
         }
-        let m = model.clone();
-        pushes.push_back(handle.spawn(async move {
-            m.push_deltas(&deltas.rows, &deltas.cols, &deltas.values)
-                .await
-        }));
+        if cfg.deterministic {
+            held.push(deltas);
+        } else {
+            let m = model.clone();
+            pushes.push_back(handle.spawn(async move {
+                m.push_deltas(&deltas.rows, &deltas.cols, &deltas.values)
+                    .await
+            }));
+        }
         // n_k (K numbers) is pushed and pulled back synchronously once a thread has sampled
         // enough tokens to pay for it, and after its last block: the view then holds every
         // thread's moves up to their last sync, and exactly this thread's own.
         let t0 = Instant::now();
         since_sync += block_token_count(&w.tokens, range);
         let last = b + 1 == plan.len();
-        if last || since_sync >= sync_every {
+        // Deterministic mode pushes n_k once, at the end: nobody pulls it before the next
+        // iteration, so its view cannot depend on timing.
+        if last || (since_sync >= sync_every && !cfg.deterministic) {
             since_sync = 0;
             w.take_total_deltas(&mut total_deltas);
             handle.block_on(model.push_totals(&total_deltas))?;
@@ -554,7 +588,10 @@ fn sample_shard(
         handle.block_on(p).map_err(join_err)??;
     }
     waited += t0.elapsed();
-    Ok(waited.as_secs_f64())
+    Ok(ShardOutcome {
+        waited: waited.as_secs_f64(),
+        held,
+    })
 }
 
 #[cfg(test)]

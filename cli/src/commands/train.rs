@@ -94,6 +94,11 @@ pub struct TrainArgs {
     /// sparse sampler always samples word by word).
     #[arg(long, value_enum, default_value_t = OrderArg::Doc)]
     pub order: OrderArg,
+    /// Reproducible bit for bit with several threads: each thread samples against the model as
+    /// it stood when the iteration began plus its own moves (pushes are held until every thread
+    /// has finished; n_k is not synchronised in between). One thread is always reproducible.
+    #[arg(long)]
+    pub deterministic: bool,
     /// Skip the per-iteration log-likelihood (a full pass over the model).
     #[arg(long)]
     pub no_loglik: bool,
@@ -450,6 +455,7 @@ fn train_config(args: &TrainArgs, vocab: u32, threads: usize) -> anyhow::Result<
     config.seed = args.seed;
     config.block_tokens = args.block_tokens;
     config.loglik = !args.no_loglik;
+    config.deterministic = args.deterministic;
     config.order = match args.order {
         OrderArg::Doc => lda::SampleOrder::Doc,
         OrderArg::Word => lda::SampleOrder::Word,
