@@ -5,8 +5,9 @@
 #
 #   bash benchsuite/threads.sh          KS="100" SAMPLERS="gibbs mh" ITERS=300 SEEDS="1 2 3" bash benchsuite/threads.sh
 #
-# Modes: 1 thread, 2 threads, and 2 threads with --deterministic (reproducible bit for bit: every
-# thread samples against the model as the iteration began plus its own moves). OPTIMIZE is
+# Modes: 1 thread, 2 threads sharing moves eagerly (--sync eager), and 2 threads with --sync
+# deterministic (reproducible bit for bit: every thread samples against the model as the
+# iteration began plus its own moves). OPTIMIZE is
 # --optimize-interval (default 10, the trainer's default; 0: alpha fixed at 50/K).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,9 +38,9 @@ REPORT=$ROOT/benchsuite/results/threads-$STAMP.md
         for s in $SAMPLERS; do
             for mode in 1 2 2d; do
                 t=${mode%d}
-                extra=()
+                extra=(--sync eager)
                 label=$t
-                if [ "$mode" = 2d ]; then extra=(--deterministic); label="2, deterministic"; fi
+                if [ "$mode" = 2d ]; then extra=(--sync deterministic); label="2, deterministic"; fi
                 vals=()
                 secs=()
                 for seed in $SEEDS; do

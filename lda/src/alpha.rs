@@ -33,15 +33,16 @@ impl Alpha {
         }
     }
 
-    /// α from one value per topic; each must be positive and finite.
+    /// α from one value per topic; each must be finite and at least [`MIN_ALPHA`] (the samplers
+    /// divide by α_k).
     pub fn from_values(values: Vec<f64>) -> Result<Self> {
         if let Some((k, a)) = values
             .iter()
             .enumerate()
-            .find(|(_, a)| !(a.is_finite() && **a > 0.0))
+            .find(|(_, a)| !(a.is_finite() && **a >= MIN_ALPHA))
         {
             return Err(LdaError::InvalidConfig(format!(
-                "alpha of topic {k} must be a positive number, got {a}"
+                "alpha of topic {k} must be a number of at least {MIN_ALPHA}, got {a}"
             )));
         }
         if values.is_empty() {
@@ -184,16 +185,22 @@ impl DocCountHistogram {
             .sum()
     }
 
-    /// S_k = Σ_d [ψ(n_dk + α_k) − ψ(α_k)] for every topic.
-    fn topic_sums(&self, alpha: &[f64], out: &mut [f64]) {
+    /// The largest dense count of each topic (0: none).
+    fn dense_tops(&self) -> Vec<usize> {
+        self.dense
+            .chunks(DENSE_COUNTS)
+            .map(|b| b.iter().rposition(|&d| d > 0).unwrap_or(0))
+            .collect()
+    }
+
+    /// S_k = Σ_d [ψ(n_dk + α_k) − ψ(α_k)] for every topic; `tops` from [`Self::dense_tops`].
+    fn topic_sums(&self, alpha: &[f64], tops: &[usize], out: &mut [f64]) {
         for (k, (s, &a)) in out.iter_mut().zip(alpha).enumerate() {
-            // ψ(n + a) − ψ(a) = Σ_{i<n} 1/(a + i), accumulated bucket by bucket.
+            // ψ(n + a) − ψ(a) = Σ_{i<n} 1/(a + i), accumulated bucket by bucket up to the
+            // topic's largest count (at large K most topics stop after a few buckets).
+            let buckets = &self.dense[k * DENSE_COUNTS..k * DENSE_COUNTS + tops[k] + 1];
             let (mut difference, mut sum) = (0.0, 0.0);
-            for (n, &docs) in self.dense[k * DENSE_COUNTS..(k + 1) * DENSE_COUNTS]
-                .iter()
-                .enumerate()
-                .skip(1)
-            {
+            for (n, &docs) in buckets.iter().enumerate().skip(1) {
                 difference += 1.0 / (a + (n - 1) as f64);
                 sum += docs as f64 * difference;
             }
@@ -213,10 +220,11 @@ impl DocCountHistogram {
         }
         let mut alpha = start.values.clone();
         let mut sums = vec![0.0; self.topics];
+        let tops = self.dense_tops();
         for _ in 0..MAX_ROUNDS {
             let alpha_sum: f64 = alpha.iter().sum();
             let denominator = self.length_sum(alpha_sum) + 1.0 / PRIOR_SCALE;
-            self.topic_sums(&alpha, &mut sums);
+            self.topic_sums(&alpha, &tops, &mut sums);
             let mut largest_change: f64 = 0.0;
             for (a, &s) in alpha.iter_mut().zip(&sums) {
                 let next = ((*a * s + PRIOR_SHAPE - 1.0) / denominator).max(MIN_ALPHA);

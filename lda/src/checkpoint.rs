@@ -17,7 +17,7 @@ use ps_core::Client;
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 
-use crate::alpha::Alpha;
+use crate::alpha::{Alpha, AlphaOptimization};
 use crate::conditional::Hyper;
 use crate::corpus::LoadedCorpus;
 use crate::error::{LdaError, Result};
@@ -44,15 +44,44 @@ struct State {
     block_tokens: Option<usize>,
     #[serde(default)]
     sampler: Option<SamplerKind>,
-    /// α per topic when it was optimised (absent: the symmetric `hyper.alpha`).
+    /// α per topic as the run last set it (absent in earlier versions: the symmetric
+    /// `hyper.alpha`).
     #[serde(default)]
     alpha: Option<Vec<f64>>,
+    /// How α is optimised (absent in earlier versions: not checked on resume).
+    #[serde(default)]
+    optimize_alpha: Option<AlphaOptimizationRecord>,
+    /// Whether threads sampled deterministically (absent in earlier versions: not checked).
+    #[serde(default)]
+    deterministic: Option<bool>,
     seed: u64,
     threads: usize,
     tokens: u64,
     shard_tokens: Vec<u64>,
     rngs: Vec<SamplerRng>,
     totals: Vec<i64>,
+}
+
+/// `TrainConfig::optimize_alpha` as a checkpoint records it (interval 0: off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct AlphaOptimizationRecord {
+    interval: u32,
+    burn_in: u32,
+}
+
+impl AlphaOptimizationRecord {
+    fn of(o: Option<AlphaOptimization>) -> Self {
+        o.map_or(
+            AlphaOptimizationRecord {
+                interval: 0,
+                burn_in: 0,
+            },
+            |o| AlphaOptimizationRecord {
+                interval: o.interval,
+                burn_in: o.burn_in,
+            },
+        )
+    }
 }
 
 fn assign_file(s: usize) -> String {
@@ -132,7 +161,9 @@ impl Trainer {
             order: Some(self.config.order),
             block_tokens: Some(self.config.block_tokens),
             sampler: Some(self.config.sampler),
-            alpha: (!self.alpha.is_symmetric()).then(|| self.alpha.values().to_vec()),
+            alpha: Some(self.alpha.values().to_vec()),
+            optimize_alpha: Some(AlphaOptimizationRecord::of(self.config.optimize_alpha)),
+            deterministic: Some(self.config.deterministic),
             seed: self.config.seed,
             threads: self.workers.len(),
             tokens: self.tokens,
@@ -227,6 +258,15 @@ impl Trainer {
         }
         if state.sampler.is_some_and(|s| s != config.sampler) {
             return Err(mismatch("--sampler"));
+        }
+        if state
+            .optimize_alpha
+            .is_some_and(|o| o != AlphaOptimizationRecord::of(config.optimize_alpha))
+        {
+            return Err(mismatch("--optimize-interval or --optimize-burn-in"));
+        }
+        if state.deterministic.is_some_and(|d| d != config.deterministic) {
+            return Err(mismatch("--sync"));
         }
         if state.threads != corpus.shards.len() || state.rngs.len() != state.threads {
             return Err(mismatch("--threads"));

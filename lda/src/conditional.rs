@@ -44,6 +44,13 @@ impl Hyper {
                 )));
             }
         }
+        if self.alpha < crate::alpha::MIN_ALPHA {
+            return Err(LdaError::InvalidConfig(format!(
+                "alpha must be at least {}, got {}",
+                crate::alpha::MIN_ALPHA,
+                self.alpha
+            )));
+        }
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! the exact conditional invariant *whatever the token's current topic is*.
 //!
 //! # Target
-//! π(k) = p(z_i = k | z_-i, w) ∝ (n_dk + α)(n_wk + β)/(n_k + Vβ), every count with token i left
+//! π(k) = p(z_i = k | z_-i, w) ∝ (n_dk + α_k)(n_wk + β)/(n_k + Vβ), every count with token i left
 //! out (written n^-i below; the token sits at its stored topic z₀, which is also where its chain
 //! starts).
 //!
@@ -30,7 +30,7 @@
 //!   the token's own slot is a no-op (a constant probability again), another token proposes its
 //!   current topic. Otherwise draw from the alias table of e_wk + β. Off the no-op,
 //!   q_w(k) ∝ o^-i_wk + e_wk + β = n^-i_wk + β, the target's word factor, and the acceptance
-//!   ratio is (n_dt+α)(n_s+Vβ) / ((n_ds+α)(n_t+Vβ)).
+//!   ratio is (n_dt+α_t)(n_s+Vβ) / ((n_ds+α_s)(n_t+Vβ)).
 //!
 //! A kernel "stay with probability p, else MH with q" leaves π invariant when p is a constant and
 //! q is independent of the state, so each step, the cycle and the token's update are exact. With
@@ -241,7 +241,7 @@ impl Kernel {
 #[derive(Debug, Clone, Copy)]
 pub struct ChainState {
     pub topic: u32,
-    /// n_dk + α, or NaN when not looked up yet.
+    /// n_dk + α_k, or NaN when not looked up yet.
     pub doc: f64,
     /// n_wk + β, or NaN when not looked up yet.
     pub word: f64,

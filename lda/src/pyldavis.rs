@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! topic_term_dists.npy   K × V float64, φ (a copy of phi.npy)
-//! doc_topic_dists.npy    D × K float64, θ_dk = (n_dk + α)/(N_d + Kα)
+//! doc_topic_dists.npy    D × K float64, θ_dk = (n_dk + α_k)/(N_d + Σα)
 //! doc_lengths.json       [N_d; D]
 //! vocab.json             [term; V] (display forms of stemmed terms unless `raw_terms`)
 //! term_frequency.json    [Σ_k n_wk; V]

@@ -210,6 +210,26 @@ fn resume_refuses_other_settings() {
             .contains("differs from the checkpoint"),
         "{e:?}"
     );
+    // The settings that shape the chain beyond the model's size are checked too.
+    let changes: [(&str, fn(&mut TrainConfig)); 2] = [
+        ("--sync", |c| c.deterministic = false),
+        ("--optimize-interval", |c| {
+            c.optimize_alpha = Some(lda::AlphaOptimization {
+                interval: 5,
+                burn_in: 0,
+            })
+        }),
+    ];
+    for (flag, change) in changes {
+        let cluster = EmbeddedCluster::start(1, ClusterConfig::default()).unwrap();
+        let c = LoadedCorpus::open(&dir, 1).unwrap();
+        let mut cfg = config(&c, 3, 1, 3);
+        change(&mut cfg);
+        let e = Trainer::resume(&cluster.client(), rt.handle().clone(), c, cfg, &model)
+            .err()
+            .map(|e| e.to_string());
+        assert!(e.as_deref().unwrap_or("").contains(flag), "{flag}: {e:?}");
+    }
 }
 
 #[test]
@@ -308,13 +328,16 @@ fn unconfirmed_pushes_are_resent_and_counts_stay_exact() {
     assert!(lossy.lost.load(std::sync::atomic::Ordering::SeqCst) > 20);
 }
 
+/// φ, and every document's id with its sorted non-zero n_dk.
+type RunOutcome = (Vec<f64>, Vec<(String, Vec<(u32, u32)>)>);
+
 /// φ and every document's n_dk after `iterations` deterministic iterations with 2 threads.
 fn deterministic_run(
     dir: &Path,
     sampler: lda::SamplerKind,
     seed: u64,
     iterations: u32,
-) -> (Vec<f64>, Vec<(String, Vec<(u32, u32)>)>) {
+) -> RunOutcome {
     let rt = runtime();
     let cluster = EmbeddedCluster::start(3, ClusterConfig::default()).unwrap();
     let c = LoadedCorpus::open(dir, 2).unwrap();

@@ -94,11 +94,13 @@ pub struct TrainArgs {
     /// sparse sampler always samples word by word).
     #[arg(long, value_enum, default_value_t = OrderArg::Doc)]
     pub order: OrderArg,
-    /// Reproducible bit for bit with several threads: each thread samples against the model as
-    /// it stood when the iteration began plus its own moves (pushes are held until every thread
-    /// has finished; n_k is not synchronised in between). One thread is always reproducible.
-    #[arg(long)]
-    pub deterministic: bool,
+    /// How sampler threads share their moves: deterministic (each samples against the model as
+    /// the iteration began plus its own moves, pushes held until every thread has finished: runs
+    /// are reproducible bit for bit, and were as good and faster in the threads benchmark) or
+    /// eager (pushes and n_k shared while sampling; timing-dependent) [default: deterministic;
+    /// with --workers, workers share eagerly and the flag is refused].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub sync: Option<SyncArg>,
     /// Skip the per-iteration log-likelihood (a full pass over the model).
     #[arg(long)]
     pub no_loglik: bool,
@@ -167,6 +169,12 @@ impl SamplerArg {
             SamplerArg::Auto => lda::SamplerKind::auto(topics),
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncArg {
+    Deterministic,
+    Eager,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -455,7 +463,7 @@ fn train_config(args: &TrainArgs, vocab: u32, threads: usize) -> anyhow::Result<
     config.seed = args.seed;
     config.block_tokens = args.block_tokens;
     config.loglik = !args.no_loglik;
-    config.deterministic = args.deterministic;
+    config.deterministic = args.sync != Some(SyncArg::Eager);
     config.order = match args.order {
         OrderArg::Doc => lda::SampleOrder::Doc,
         OrderArg::Word => lda::SampleOrder::Word,

@@ -132,6 +132,8 @@ fn an_empty_corpus_leaves_alpha_alone_and_bad_values_are_refused() {
     assert!(Alpha::from_values(vec![0.1, 0.0]).is_err());
     assert!(Alpha::from_values(vec![0.1, f64::NAN]).is_err());
     assert!(Alpha::from_values(vec![]).is_err());
+    // Below MIN_ALPHA, 1/α_k in the sparse draw would overflow long before α reaches zero.
+    assert!(Alpha::from_values(vec![0.1, 1e-309]).is_err());
     assert!(start.is_symmetric());
     assert!(!Alpha::from_values(vec![0.1, 0.2]).unwrap().is_symmetric());
 }

@@ -28,7 +28,7 @@ pub(crate) struct BlockScratch {
     /// Current topics of the block's tokens in word order (index: word-order index minus the
     /// block's first), for the word proposal.
     word_z: Vec<u16>,
-    /// Exact Gibbs only: the current document's n_dk + α as a dense row, and 1/(n_k + Vβ).
+    /// Exact Gibbs only: the current document's n_dk + α_k as a dense row, and 1/(n_k + Vβ).
     doc_dense: Vec<f32>,
     inv_total: Vec<f32>,
     doc_nonzeros: Vec<(u32, u32)>,

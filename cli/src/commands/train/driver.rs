@@ -45,6 +45,11 @@ pub(super) fn run_driver(args: &TrainArgs, workers: u32) -> anyhow::Result<ExitC
             "--optimize-interval needs every document's topic counts in one process; it is not available with --workers"
         );
     }
+    if args.sync.is_some() {
+        bail!(
+            "--sync chooses how the threads of one process share their moves; with --workers each worker shares its pushes as it goes"
+        );
+    }
     let started = Instant::now();
     // Threads of this process serve the held-out evaluation only.
     let threads = super::super::default_threads(args.threads);
