@@ -72,7 +72,9 @@ class LDA:
         Gibbs iterations ``fit`` runs.
     threads:
         Sampler threads (and in-process shards unless ``shards`` is given); default: all cores.
-        With one thread the chain is exact and reproducible from ``seed``.
+        With one thread the chain is exact; with any number it is reproducible from ``seed``
+        (each thread sees the others' moves from the next iteration on, as
+        ``glint-lda train --sync deterministic``).
     seed:
         Seed of every random stream (training, and the default of inference).
     sampler:

@@ -80,6 +80,11 @@ def test_one_thread_is_reproducible(corpus: Corpus, fitted: Fitted) -> None:
     assert not np.array_equal(other.topic_word_, fitted.lda.topic_word_)
 
 
+def test_two_threads_are_reproducible_too(corpus: Corpus) -> None:
+    runs = [LDA(k=3, iterations=15, threads=2, shards=3, seed=4).fit(corpus) for _ in range(2)]
+    assert np.array_equal(runs[0].topic_word_, runs[1].topic_word_)
+
+
 def test_two_threads_and_mh(corpus: Corpus) -> None:
     lda = LDA(k=3, iterations=10, threads=2, sampler="mh", shards=3, seed=2).fit(corpus)
     lda.check_invariants()
