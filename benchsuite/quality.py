@@ -85,7 +85,8 @@ def glint_run(args, k, seed, work, sampler_args, label, iterations, eval_every):
 
 def variant_flags(label):
     """`glint-lda train` flags of a variant: gibbs, sparse or mhN (N MH cycles), optionally with
-    `+opt` (optimise an asymmetric alpha every 10 iterations after 50)."""
+    `+opt` (optimise an asymmetric alpha every 10 iterations after 50; `+optR`: R fixed-point rounds
+    each time, 0 = to convergence)."""
     sampler, _, extra = label.partition("+")
     if sampler in ("gibbs", "sparse"):
         flags = ["--sampler", sampler]
@@ -95,8 +96,10 @@ def variant_flags(label):
         sys.exit(f"unknown variant {label!r}: gibbs, sparse or mhN, optionally +opt")
     if extra == "opt":
         flags += ["--optimize-interval", "10", "--optimize-burn-in", "50"]
+    elif extra.startswith("opt") and extra[3:].isdigit():
+        flags += ["--optimize-interval", "10", "--optimize-burn-in", "50", "--optimize-rounds", extra[3:]]
     elif extra:
-        sys.exit(f"unknown variant suffix {extra!r} in {label!r}: only +opt")
+        sys.exit(f"unknown variant suffix {extra!r} in {label!r}: +opt or +optR (R fixed-point rounds)")
     else:
         flags += ["--optimize-interval", "0"]
     return flags

@@ -90,6 +90,9 @@ pub struct AlphaOptimization {
     pub interval: u32,
     /// ... once this many iterations have run (the first assignments say little about α).
     pub burn_in: u32,
+    /// Fixed-point rounds per optimisation (0: until converged). A few rounds move α part of
+    /// the way each time, as MALLET (1) and tomotopy (10) do.
+    pub rounds: u32,
 }
 
 impl AlphaOptimization {
@@ -99,6 +102,8 @@ impl AlphaOptimization {
     pub const DEFAULT_INTERVAL: u32 = 10;
     /// The default burn-in.
     pub const DEFAULT_BURN_IN: u32 = 50;
+    /// The default rounds per optimisation.
+    pub const DEFAULT_ROUNDS: u32 = 10;
 
     /// Whether α is optimised after iteration `iteration` (counted from 1).
     pub fn due(&self, iteration: u32) -> bool {
@@ -215,13 +220,23 @@ impl DocCountHistogram {
     /// The MAP α given these counts, by the fixed-point iteration from `start` (module docs).
     /// A corpus without documents leaves α as it is.
     pub fn optimize(&self, start: &Alpha) -> Alpha {
+        self.optimize_rounds(start, 0)
+    }
+
+    /// At most `rounds` rounds of the fixed-point iteration from `start` (0: until converged).
+    pub fn optimize_rounds(&self, start: &Alpha, rounds: u32) -> Alpha {
+        let rounds = if rounds == 0 {
+            MAX_ROUNDS
+        } else {
+            (rounds as usize).min(MAX_ROUNDS)
+        };
         if self.lengths.is_empty() || start.topics() != self.topics {
             return start.clone();
         }
         let mut alpha = start.values.clone();
         let mut sums = vec![0.0; self.topics];
         let tops = self.dense_tops();
-        for _ in 0..MAX_ROUNDS {
+        for _ in 0..rounds {
             let alpha_sum: f64 = alpha.iter().sum();
             let denominator = self.length_sum(alpha_sum) + 1.0 / PRIOR_SCALE;
             self.topic_sums(&alpha, &tops, &mut sums);

@@ -67,6 +67,8 @@ struct State {
 struct AlphaOptimizationRecord {
     interval: u32,
     burn_in: u32,
+    #[serde(default)]
+    rounds: u32,
 }
 
 impl AlphaOptimizationRecord {
@@ -75,10 +77,12 @@ impl AlphaOptimizationRecord {
             AlphaOptimizationRecord {
                 interval: 0,
                 burn_in: 0,
+                rounds: 0,
             },
             |o| AlphaOptimizationRecord {
                 interval: o.interval,
                 burn_in: o.burn_in,
+                rounds: o.rounds,
             },
         )
     }

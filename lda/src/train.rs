@@ -354,7 +354,7 @@ impl Trainer {
         if let Some(opt) = self.config.optimize_alpha
             && opt.due(self.iteration)
         {
-            self.optimize_alpha();
+            self.optimize_alpha(opt.rounds);
         }
         let (loglik, joint_perplexity) = if self.config.loglik {
             let ll = self.loglik()?;
@@ -423,13 +423,14 @@ impl Trainer {
         Ok(())
     }
 
-    /// Sets α to its MAP estimate given the current n_dk of every document (see [`crate::alpha`]).
-    pub fn optimize_alpha(&mut self) {
+    /// Moves α towards its MAP estimate given the current n_dk of every document, by at most
+    /// `rounds` fixed-point rounds (0: all the way; see [`crate::alpha`]).
+    pub fn optimize_alpha(&mut self, rounds: u32) {
         let mut hist = DocCountHistogram::new(self.config.hyper.topics as usize);
         for w in &self.workers {
             hist.merge(&w.doc_count_histogram());
         }
-        let alpha = hist.optimize(&self.alpha);
+        let alpha = hist.optimize_rounds(&self.alpha, rounds);
         tracing::debug!(sum = alpha.sum(), "alpha optimised");
         self.workers.iter_mut().for_each(|w| w.set_alpha(&alpha));
         self.alpha = alpha;

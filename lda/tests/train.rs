@@ -217,6 +217,7 @@ fn resume_refuses_other_settings() {
             c.optimize_alpha = Some(lda::AlphaOptimization {
                 interval: 5,
                 burn_in: 0,
+                rounds: 1,
             })
         }),
     ];
@@ -347,6 +348,7 @@ fn deterministic_run(
     cfg.optimize_alpha = Some(lda::AlphaOptimization {
         interval: 2,
         burn_in: 2,
+        rounds: 0,
     });
     let mut t = Trainer::new(&cluster.client(), rt.handle().clone(), c, cfg).unwrap();
     for _ in 0..iterations {

@@ -491,6 +491,7 @@ impl Model {
         config.optimize_alpha = (optimize_interval > 0).then_some(lda::AlphaOptimization {
             interval: optimize_interval,
             burn_in: optimize_burn_in,
+            rounds: lda::AlphaOptimization::DEFAULT_ROUNDS,
         });
         config
             .validate()

@@ -61,6 +61,10 @@ pub struct TrainArgs {
     /// is accepted].
     #[arg(long, value_name = "N")]
     pub optimize_interval: Option<u32>,
+    /// Fixed-point rounds per optimisation of α (0: until it converges to the MAP estimate given
+    /// the current assignments; a few move it part of the way each time, as MALLET and tomotopy).
+    #[arg(long, default_value_t = lda::AlphaOptimization::DEFAULT_ROUNDS, value_name = "N")]
+    pub optimize_rounds: u32,
     /// Iterations before α is first optimised (the early assignments say little about it).
     #[arg(long, default_value_t = 50, value_name = "N")]
     pub optimize_burn_in: u32,
@@ -474,6 +478,7 @@ fn train_config(args: &TrainArgs, vocab: u32, threads: usize) -> anyhow::Result<
     config.optimize_alpha = (interval > 0).then_some(lda::AlphaOptimization {
         interval,
         burn_in: args.optimize_burn_in,
+        rounds: args.optimize_rounds,
     });
     config.validate()?;
     Ok(config)

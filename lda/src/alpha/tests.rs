@@ -143,12 +143,14 @@ fn optimisation_is_due_every_interval_after_the_burn_in() {
     let o = AlphaOptimization {
         interval: 10,
         burn_in: 25,
+        rounds: 1,
     };
     let due: Vec<u32> = (1..=60).filter(|&i| o.due(i)).collect();
     assert_eq!(due, vec![30, 40, 50, 60]);
     let off = AlphaOptimization {
         interval: 0,
         burn_in: 0,
+        rounds: 1,
     };
     assert!(!(1..100).any(|i| off.due(i)));
 }
