@@ -269,7 +269,10 @@ impl Trainer {
         {
             return Err(mismatch("--optimize-interval or --optimize-burn-in"));
         }
-        if state.deterministic.is_some_and(|d| d != config.deterministic) {
+        if state
+            .deterministic
+            .is_some_and(|d| d != config.deterministic)
+        {
             return Err(mismatch("--sync"));
         }
         if state.threads != corpus.shards.len() || state.rngs.len() != state.threads {
