@@ -63,7 +63,7 @@ pub struct TrainArgs {
     pub optimize_interval: Option<u32>,
     /// Fixed-point rounds per optimisation of α: 0 (the default) until it converges to the MAP
     /// estimate given the current assignments; N moves it part of the way each time (MALLET
-    /// takes 1, tomotopy 10; both measured slightly worse).
+    /// takes 1, tomotopy 10).
     #[arg(long, default_value_t = lda::AlphaOptimization::DEFAULT_ROUNDS, value_name = "N")]
     pub optimize_rounds: u32,
     /// Iterations before α is first optimised (the early assignments say little about it).
