@@ -186,6 +186,9 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     );
 }
 
+/// A change of one training setting.
+type ConfigChange = fn(&mut TrainConfig);
+
 #[test]
 fn resume_refuses_other_settings() {
     let tmp = tempfile::tempdir().unwrap();
@@ -211,7 +214,7 @@ fn resume_refuses_other_settings() {
         "{e:?}"
     );
     // The settings that shape the chain beyond the model's size are checked too.
-    let changes: [(&str, fn(&mut TrainConfig)); 2] = [
+    let changes: [(&str, ConfigChange); 2] = [
         ("--sync", |c| c.deterministic = false),
         ("--optimize-interval", |c| {
             c.optimize_alpha = Some(lda::AlphaOptimization {
