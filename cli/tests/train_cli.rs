@@ -19,22 +19,27 @@ fn metrics(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A synthetic corpus in `dir` (α = 0.2, β = 0.05, Poisson document lengths).
+fn synthetic(dir: &Path, documents: u64, vocabulary: u32, topics: u32, mean_len: f64, seed: u64) {
+    let spec = SyntheticSpec {
+        documents,
+        vocabulary,
+        topics,
+        mean_doc_len: mean_len,
+        doc_length: DocLength::Poisson,
+        alpha: 0.2,
+        beta: 0.05,
+        seed,
+        write_theta: false,
+    };
+    generate(&spec, dir).unwrap();
+}
+
 #[test]
 fn train_then_topics_then_resume() {
     let tmp = tempfile::tempdir().unwrap();
     let corpus = tmp.path().join("corpus");
-    let spec = SyntheticSpec {
-        documents: 200,
-        vocabulary: 400,
-        topics: 4,
-        mean_doc_len: 50.0,
-        doc_length: DocLength::Poisson,
-        alpha: 0.2,
-        beta: 0.05,
-        seed: 3,
-        write_theta: false,
-    };
-    generate(&spec, &corpus).unwrap();
+    synthetic(&corpus, 200, 400, 4, 50.0, 3);
     let model = tmp.path().join("model");
     let (c, m) = (corpus.to_str().unwrap(), model.to_str().unwrap());
     let common = [
@@ -162,18 +167,7 @@ fn alpha_list(model: &Path) -> Vec<f64> {
 fn an_optimised_alpha_is_exported_checkpointed_and_resumed_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let corpus = tmp.path().join("corpus");
-    let spec = SyntheticSpec {
-        documents: 150,
-        vocabulary: 300,
-        topics: 3,
-        mean_doc_len: 40.0,
-        doc_length: DocLength::Poisson,
-        alpha: 0.2,
-        beta: 0.05,
-        seed: 5,
-        write_theta: false,
-    };
-    generate(&spec, &corpus).unwrap();
+    synthetic(&corpus, 150, 300, 3, 40.0, 5);
     let c = corpus.to_str().unwrap();
     let run = |out: &Path, iterations: &str, extra: &[&str]| {
         let mut args = vec![
