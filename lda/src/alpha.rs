@@ -70,6 +70,20 @@ impl Alpha {
         self.values.iter().all(|&a| a == self.values[0])
     }
 
+    /// θ_dk = (n_dk + α_k)/(N_d + Σα) of topic `k` with `count` of a document's `len` tokens.
+    pub fn theta(&self, k: u32, count: u32, len: u32) -> f64 {
+        (f64::from(count) + self.values[k as usize]) / (f64::from(len) + self.sum)
+    }
+
+    /// The document's whole θ row (K values) from its length and non-zero n_dk, appended to `out`.
+    pub fn extend_theta_row(&self, len: u32, nonzeros: &[(u32, u32)], out: &mut Vec<f64>) {
+        let start = out.len();
+        out.extend(self.values.iter().map(|a| a / (f64::from(len) + self.sum)));
+        for &(k, c) in nonzeros {
+            out[start + k as usize] = self.theta(k, c, len);
+        }
+    }
+
     /// ln p(z_d) for one document from its length and non-zero n_dk: the Dirichlet-multinomial
     /// ln Γ(A) − ln Γ(N_d + A) + Σ_k [ln Γ(n_dk + α_k) − ln Γ(α_k)].
     pub fn doc_loglik(&self, len: u32, nonzeros: &[(u32, u32)]) -> f64 {

@@ -236,13 +236,11 @@ impl DocTopicTable {
         nonzeros.sort_unstable();
         let d = self.docs.len() as u32;
         self.docs.push(id.to_owned());
-        let denom = f64::from(len) + alpha.sum();
         for &(t, c) in nonzeros.iter() {
             self.doc_of.push(d);
             self.topics.push(t);
             self.counts.push(c);
-            self.theta
-                .push((f64::from(c) + alpha.values()[t as usize]) / denom);
+            self.theta.push(alpha.theta(t, c, len));
         }
     }
 

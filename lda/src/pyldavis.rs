@@ -101,15 +101,16 @@ pub fn export_pyldavis(model_dir: &Path, out: &Path, raw_terms: bool) -> Result<
         .to_alpha(h.topics)
         .map_err(|e| LdaError::bad_file(&hyper_path, e.to_string()))?;
     let mut w = datasets::npy::NpyWriter::create(&out.join("doc_topic_dists.npy"), rows.len(), k)?;
-    let mut theta = vec![0.0; k];
+    let mut theta = Vec::with_capacity(k);
     for (r, &n) in rows.iter().zip(&lengths) {
-        let denom = n as f64 + alpha.sum();
-        for (x, a) in theta.iter_mut().zip(alpha.values()) {
-            *x = a / denom;
-        }
-        for &(t, c) in r {
-            theta[t as usize] = (f64::from(c) + alpha.values()[t as usize]) / denom;
-        }
+        let len = u32::try_from(n).map_err(|_| {
+            LdaError::bad_file(
+                model_dir.join(DOC_TOPIC_FILE),
+                format!("a document of {n} tokens"),
+            )
+        })?;
+        theta.clear();
+        alpha.extend_theta_row(len, r, &mut theta);
         w.write_row(&theta)?;
     }
     w.finish()?;

@@ -387,11 +387,7 @@ impl Trainer {
         let limit = self.config.max_pushes_in_flight * self.workers.len().max(1);
         let mut pushes: VecDeque<PushTask> = VecDeque::new();
         for d in held {
-            let m = self.model.clone();
-            pushes.push_back(
-                self.handle
-                    .spawn(async move { m.push_deltas(&d.rows, &d.cols, &d.values).await }),
-            );
+            pushes.push_back(spawn_push(&self.model, &self.handle, d));
             while pushes.len() > limit {
                 if let Some(p) = pushes.pop_front() {
                     self.handle.block_on(p).map_err(join_err)??;
@@ -418,9 +414,14 @@ impl Trainer {
                 self.config.hyper.topics
             )));
         }
+        self.use_alpha(alpha);
+        Ok(())
+    }
+
+    /// Every worker samples with `alpha` from now on.
+    fn use_alpha(&mut self, alpha: Alpha) {
         self.workers.iter_mut().for_each(|w| w.set_alpha(&alpha));
         self.alpha = alpha;
-        Ok(())
     }
 
     /// Moves α towards its MAP estimate given the current n_dk of every document, by at most
@@ -432,8 +433,7 @@ impl Trainer {
         }
         let alpha = hist.optimize_rounds(&self.alpha, rounds);
         tracing::debug!(sum = alpha.sum(), "alpha optimised");
-        self.workers.iter_mut().for_each(|w| w.set_alpha(&alpha));
-        self.alpha = alpha;
+        self.use_alpha(alpha);
     }
 
     /// The model on ps-core as a read-only view.
@@ -517,6 +517,15 @@ fn block_token_count(tokens: &TokenShard, range: &Range<usize>) -> usize {
 type Pull = JoinHandle<ps_core::Result<Vec<ps_core::Row<i32>>>>;
 type PushTask = JoinHandle<Result<()>>;
 
+/// Pushes `deltas` to n_wk on the runtime.
+fn spawn_push(model: &PsModel, handle: &Handle, deltas: Deltas) -> PushTask {
+    let m = model.clone();
+    handle.spawn(async move {
+        m.push_deltas(&deltas.rows, &deltas.cols, &deltas.values)
+            .await
+    })
+}
+
 fn join_err(e: tokio::task::JoinError) -> LdaError {
     LdaError::Thread(format!("ps-core task: {e}"))
 }
@@ -584,11 +593,7 @@ fn sample_shard(
         if cfg.deterministic {
             held.push(deltas);
         } else {
-            let m = model.clone();
-            pushes.push_back(handle.spawn(async move {
-                m.push_deltas(&deltas.rows, &deltas.cols, &deltas.values)
-                    .await
-            }));
+            pushes.push_back(spawn_push(model, handle, deltas));
         }
         // n_k (K numbers) is pushed and pulled back synchronously once a thread has sampled
         // enough tokens to pay for it, and after its last block: the view then holds every

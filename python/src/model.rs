@@ -786,17 +786,11 @@ impl Model {
                 "the training documents' topics are only known to a model trained in this process"
                     .to_string()
             })?;
-            let alpha = t.trainer.alpha().values();
-            let k = alpha.len();
-            let sum: f64 = alpha.iter().sum();
+            let alpha = t.trainer.alpha();
+            let k = alpha.topics();
             let (mut ids, mut theta) = (Vec::new(), Vec::new());
             t.trainer.for_each_doc_topics(|id, len, nz| {
-                let denom = f64::from(len) + sum;
-                theta.extend(alpha.iter().map(|a| a / denom));
-                let start = theta.len() - k;
-                for &(topic, c) in nz.iter() {
-                    theta[start + topic as usize] = (f64::from(c) + alpha[topic as usize]) / denom;
-                }
+                alpha.extend_theta_row(len, nz, &mut theta);
                 ids.push(id.to_owned());
             });
             Ok((ids, k, theta))

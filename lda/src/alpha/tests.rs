@@ -172,3 +172,17 @@ proptest! {
         prop_assert_eq!(a.lengths, all.lengths);
     }
 }
+
+#[test]
+fn a_theta_row_follows_the_formula_and_sums_to_one() {
+    let alpha = Alpha::from_values(vec![0.2, 0.5, 1.3]).unwrap();
+    let mut row = vec![7.0]; // rows are appended
+    alpha.extend_theta_row(10, &[(0, 4), (2, 6)], &mut row);
+    let expected = [4.2 / 12.0, 0.5 / 12.0, 7.3 / 12.0];
+    assert_eq!(row.len(), 4);
+    for (got, want) in row[1..].iter().zip(expected) {
+        assert!((got - want).abs() < 1e-15, "{row:?}");
+    }
+    assert!((row[1..].iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    assert_eq!(alpha.theta(2, 6, 10), row[3]);
+}
