@@ -170,7 +170,13 @@ def test_the_negative_control_fails_without_retries(spark: Any, frame: Any) -> N
         gspark.fit(
             frame, "text", k=4, iterations=6, progress=False, max_recoveries=0, worker_callback=fail, stall_timeout=30
         )
-    assert "injected failure" in str(info.value) or "abort" in str(info.value) or "worker 1" in str(info.value)
+    # Spark reports the task's failure as a Java exception; the Python error is in its causes.
+    text = str(info.value)
+    cause = getattr(info.value, "java_exception", None)
+    while cause is not None:
+        text += "\n" + str(cause.toString())
+        cause = cause.getCause()
+    assert "injected failure" in text or "abort" in text or "worker 1" in text, text
 
 
 def test_topic_udf_agrees_with_transform(spark: Any, frame: Any, heldout_texts: List[str]) -> None:
