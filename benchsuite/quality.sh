@@ -10,7 +10,8 @@
 # Settings (environment): CORPUS, KS, SEEDS, THREADS (2), TOMOTOPY_ITERS ("100 200 500"),
 # VARIANTS ("mh2 gibbs": glint-lda samplers gibbs, sparse, mhN = N MH cycles; +opt optimises α), GLINT_FACTOR (1.5: glint-lda
 # runs this many times tomotopy's last iteration count), TOMOTOPY_OPTIM (0: tomotopy's alpha fixed;
-# N: optimised every N iterations after 50, like the +opt variants), WORK (scratch dir).
+# N: optimised every N iterations after 50, like the +opt variants), EVALS (15: held-out evaluations
+# per glint-lda run; more of them time the crossing of tomotopy's figure more finely), WORK (scratch dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,6 +23,7 @@ TOMOTOPY_ITERS=${TOMOTOPY_ITERS:-"100 200 500"}
 VARIANTS=${VARIANTS:-"mh2 gibbs"}
 GLINT_FACTOR=${GLINT_FACTOR:-1.5}
 TOMOTOPY_OPTIM=${TOMOTOPY_OPTIM:-0}
+EVALS=${EVALS:-15}
 NAME=$(basename "$CORPUS" | sed 's/\..*//')
 WORK=${WORK:-$ROOT/benchsuite/work/quality-$NAME}
 TOMOTOPY_VERSION=0.14.0
@@ -42,6 +44,6 @@ REPORT=$ROOT/benchsuite/results/quality-$NAME-$STAMP.md
 "$VENV/bin/python" "$ROOT/benchsuite/quality.py" --glint "$ROOT/target/release/glint-lda" \
     --corpus "$CORPUS" --work "$WORK" --report "$REPORT" --ks $KS --seeds $SEEDS \
     --threads "$THREADS" --tomotopy-iters $TOMOTOPY_ITERS --variants $VARIANTS --glint-factor "$GLINT_FACTOR" \
-    --tomotopy-optim "$TOMOTOPY_OPTIM" \
-    --command "KS=\"$KS\" SEEDS=\"$SEEDS\" GLINT_FACTOR=$GLINT_FACTOR VARIANTS=\"$VARIANTS\" TOMOTOPY_OPTIM=$TOMOTOPY_OPTIM CORPUS=$(basename "$CORPUS") bash benchsuite/quality.sh"
+    --tomotopy-optim "$TOMOTOPY_OPTIM" --evals "$EVALS" \
+    --command "KS=\"$KS\" SEEDS=\"$SEEDS\" EVALS=$EVALS GLINT_FACTOR=$GLINT_FACTOR VARIANTS=\"$VARIANTS\" TOMOTOPY_OPTIM=$TOMOTOPY_OPTIM CORPUS=$(basename "$CORPUS") bash benchsuite/quality.sh"
 echo "report: $REPORT"
