@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Inference throughput: `glint-lda infer` on documents of about 100 tokens from a synthetic LDA
 # corpus (K = 100, V = 10,000), scored against the true φ as the model; documents/s per core with
-# 1 and 2 threads, for the MH fold-in (default) and the Gibbs fold-in in the same run, with the
-# agreement of their θ. Target: ≥ 10,000 documents/s per core. Results: results/infer-DATE.md.
+# 1 and 2 threads, for the MH, sparse and Gibbs fold-ins in the same run. Target: ≥ 10,000
+# documents/s per core. Results: results/infer-DATE.md.
 #
 #   bash benchsuite/infer.sh            DOCS=20000 bash benchsuite/infer.sh
 set -euo pipefail
@@ -46,7 +46,7 @@ REPORT=$ROOT/benchsuite/results/infer-$STAMP.md
     echo
     echo "| method | threads | documents/s | per core |"
     echo "|---|---|---|---|"
-    for m in mh gibbs; do
+    for m in mh sparse gibbs; do
         for t in 1 2; do
             r=$(run "$m" "$t")
             echo "| $m | $t | $r | $((r / t)) |"

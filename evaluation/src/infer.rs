@@ -19,6 +19,7 @@ use crate::docs::AlignedDocs;
 use crate::error::{EvalError, Result};
 use crate::fold_in::{FoldIn, FoldInOptions, content_key, doc_rng};
 use crate::fold_in_mh::MhFoldIn;
+use crate::fold_in_sparse::{SparseFoldIn, SparseScratch};
 use crate::model::TopicModel;
 
 /// How documents are folded in.
@@ -29,6 +30,9 @@ pub enum FoldInMethod {
     /// Metropolis-Hastings with exact word and doc proposals, O(1) per step; this many
     /// (word, doc) cycles per token and sweep.
     Mh { cycles: u32 },
+    /// The exact Gibbs conditional split into the document's topics and a per-word prior table,
+    /// O(topics in the document) per token ([`crate::fold_in_sparse`]).
+    Sparse,
 }
 
 /// θ of every document of `docs` (row-major, K per document).
@@ -55,23 +59,28 @@ pub fn infer_theta(
             m.cycles = cycles.max(1);
             Some(m)
         }
-        FoldInMethod::Gibbs => None,
+        FoldInMethod::Gibbs | FoldInMethod::Sparse => None,
     };
+    let sparse =
+        (method == FoldInMethod::Sparse).then(|| SparseFoldIn::new(&phi_wk, alpha, &docs.docs));
     let mut theta = vec![0.0; docs.len() * k];
     let threads = threads.max(1).min(docs.len().max(1));
     let chunk_docs = docs.len().div_ceil(threads).max(1);
     std::thread::scope(|s| {
         for (c, out) in theta.chunks_mut(chunk_docs * k).enumerate() {
-            let (phi_wk, mh) = (&phi_wk, &mh);
+            let (phi_wk, mh, sparse) = (&phi_wk, &mh, &sparse);
             s.spawn(move || {
                 let mut fold = FoldIn::new();
                 let (mut z, mut counts) = (Vec::new(), Vec::new());
+                let mut scratch = SparseScratch::default();
                 for (i, row) in out.chunks_mut(k).enumerate() {
                     let d = c * chunk_docs + i;
                     let mut rng = doc_rng(opts.seed, content_key(&docs.docs[d]));
-                    match mh {
-                        Some(m) => m.theta(&docs.docs[d], opts, &mut rng, &mut z, &mut counts, row),
-                        None => fold.theta(&docs.docs[d], phi_wk, alpha, opts, &mut rng, row),
+                    let words = &docs.docs[d];
+                    match (mh, sparse) {
+                        (Some(m), _) => m.theta(words, opts, &mut rng, &mut z, &mut counts, row),
+                        (None, Some(sp)) => sp.theta(words, opts, &mut rng, &mut scratch, row),
+                        (None, None) => fold.theta(words, phi_wk, alpha, opts, &mut rng, row),
                     }
                 }
             });

@@ -27,6 +27,7 @@ pub mod docs;
 pub mod error;
 pub mod fold_in;
 pub mod fold_in_mh;
+pub mod fold_in_sparse;
 pub mod infer;
 pub mod matching;
 pub mod model;

@@ -360,8 +360,9 @@ fn fold_in_method(method: &str, mh_steps: u32) -> PyResult<FoldInMethod> {
             cycles: mh_steps.max(1),
         }),
         "gibbs" => Ok(FoldInMethod::Gibbs),
+        "sparse" => Ok(FoldInMethod::Sparse),
         other => Err(PyValueError::new_err(format!(
-            "method must be 'mh' or 'gibbs', got {other:?}"
+            "method must be 'mh', 'sparse' or 'gibbs', got {other:?}"
         ))),
     }
 }

@@ -35,7 +35,8 @@ pub struct InferArgs {
     /// Sweeps discarded before θ is averaged.
     #[arg(long, default_value_t = 10)]
     pub burn_in: u32,
-    /// mh (Metropolis-Hastings with exact proposals, O(1) per step: fast) or gibbs (all K
+    /// mh (Metropolis-Hastings with exact proposals, O(1) per step), sparse (the exact Gibbs
+    /// conditional over the document's topics plus a per-word prior table) or gibbs (all K
     /// topics per token, as `eval` does).
     #[arg(long, value_enum, default_value_t = MethodArg::Mh)]
     pub method: MethodArg,
@@ -58,6 +59,7 @@ pub struct InferArgs {
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum MethodArg {
     Mh,
+    Sparse,
     Gibbs,
 }
 
@@ -89,6 +91,7 @@ pub fn run(args: InferArgs) -> anyhow::Result<ExitCode> {
         MethodArg::Mh => FoldInMethod::Mh {
             cycles: args.mh_steps,
         },
+        MethodArg::Sparse => FoldInMethod::Sparse,
         MethodArg::Gibbs => FoldInMethod::Gibbs,
     };
     let theta = infer_theta(&model, &docs, &alpha, &opts, method, threads)?;
