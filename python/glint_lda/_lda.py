@@ -268,8 +268,9 @@ class LDA:
         ``docs`` is a :class:`Corpus` (aligned to the model by term) or a list of str, analysed
         as the training corpus was. Unknown terms are dropped; a document left without known
         terms gets the prior's mean. ``method`` is ``"mh"`` (fast), ``"sparse"`` (the exact
-        Gibbs conditional over the document's topics) or ``"gibbs"`` (all K topics per token). Each document's
-        random stream comes from ``seed`` and its words, so it gets the same θ in any batch.
+        Gibbs conditional over the document's topics) or ``"gibbs"`` (all K topics per token).
+        Each document's random stream comes from ``seed`` and its words, so it gets the same θ
+        in any batch.
         """
         return self._fitted().transform(
             docs,

@@ -113,6 +113,11 @@ def test_transform(fitted: Fitted, stems: dict) -> None:
     np.testing.assert_array_equal(lda.transform(c, seed=3), lda.transform(docs[:2], seed=3))
     gibbs = lda.transform(docs[:2], method="gibbs", sweeps=40, burn_in=20)
     assert gibbs[0, pets_topic] > 0.7
+    sparse = lda.transform(docs, method="sparse", sweeps=40, burn_in=20)
+    assert sparse[0, pets_topic] > 0.7 and sparse[1, 1 - pets_topic] > 0.7
+    np.testing.assert_allclose(sparse[2:], 0.5)
+    with pytest.raises(ValueError, match="'sparse'"):
+        lda.transform(docs, method="dense")
     with pytest.raises(TypeError, match="not one str"):
         lda.transform("a single string")
     with pytest.raises(ValueError, match="burn-in"):
