@@ -64,15 +64,16 @@ pub fn doc_rng(seed: u64, index: u64) -> Xoshiro256PlusPlus {
     Xoshiro256PlusPlus::seed_from_u64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
+/// A uniform draw in [0, 1) from 53 random bits.
 #[inline]
-fn unit<R: Rng>(rng: &mut R) -> f64 {
+pub(crate) fn unit<R: Rng>(rng: &mut R) -> f64 {
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 /// Draws k with probability `w[k] / total` by a linear scan (K is small next to the cost of
 /// filling `w`).
 #[inline]
-fn draw(w: &[f64], total: f64, u: f64) -> usize {
+pub(crate) fn draw(w: &[f64], total: f64, u: f64) -> usize {
     let mut x = u * total;
     for (k, &p) in w.iter().enumerate() {
         x -= p;
@@ -153,4 +154,22 @@ impl FoldIn {
             }
         }
     }
+}
+
+/// φ word-major for 5 words over 4 topics, shared by the fold-in tests.
+#[cfg(test)]
+pub(crate) fn test_phi_wk() -> Vec<f64> {
+    let phi_kw = [
+        [0.5, 0.2, 0.2, 0.1, 0.0],
+        [0.1, 0.5, 0.2, 0.1, 0.1],
+        [0.1, 0.1, 0.2, 0.1, 0.5],
+        [0.2, 0.2, 0.2, 0.2, 0.2],
+    ];
+    let mut out = vec![0.0; 5 * 4];
+    for (t, row) in phi_kw.iter().enumerate() {
+        for (w, &p) in row.iter().enumerate() {
+            out[w * 4 + t] = p;
+        }
+    }
+    out
 }

@@ -14,12 +14,7 @@ use rand_xoshiro::rand_core::Rng;
 
 use datasets::synthetic::distributions::AliasTable as Alias;
 
-use crate::fold_in::FoldInOptions;
-
-#[inline]
-fn unit<R: Rng>(rng: &mut R) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
+use crate::fold_in::{FoldInOptions, unit};
 
 #[inline]
 fn below<R: Rng>(rng: &mut R, n: usize) -> usize {
@@ -147,26 +142,14 @@ impl<'a> MhFoldIn<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fold_in::{FoldIn, doc_rng};
+    use crate::fold_in::{FoldIn, doc_rng, test_phi_wk};
 
     /// Mean θ over many seeds from both fold-ins of one document: the MH chain has the Gibbs
     /// chain's target, so the averages agree; a wrong acceptance (φ ratio dropped) does not.
     #[test]
     fn mh_fold_in_matches_gibbs_fold_in() {
         let k = 4;
-        // φ word-major for 5 words.
-        let phi_kw = [
-            [0.5, 0.2, 0.2, 0.1, 0.0],
-            [0.1, 0.5, 0.2, 0.1, 0.1],
-            [0.1, 0.1, 0.2, 0.1, 0.5],
-            [0.2, 0.2, 0.2, 0.2, 0.2],
-        ];
-        let mut phi_wk = vec![0.0; 5 * k];
-        for (t, row) in phi_kw.iter().enumerate() {
-            for (w, &p) in row.iter().enumerate() {
-                phi_wk[w * k + t] = p;
-            }
-        }
+        let phi_wk = test_phi_wk();
         let alpha = vec![0.3, 0.2, 0.5, 0.1];
         let doc = vec![0u32, 1, 1, 4, 2, 0, 3, 4];
         let opts = FoldInOptions {

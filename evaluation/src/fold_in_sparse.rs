@@ -10,12 +10,7 @@ use rand_xoshiro::rand_core::Rng;
 
 use datasets::synthetic::distributions::AliasTable as Alias;
 
-use crate::fold_in::FoldInOptions;
-
-#[inline]
-fn unit<R: Rng>(rng: &mut R) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
+use crate::fold_in::{FoldInOptions, draw, unit};
 
 /// Marks a topic absent from the document's list.
 const ABSENT: u32 = u32::MAX;
@@ -193,48 +188,24 @@ impl<'a> SparseFoldIn<'a> {
         }
     }
 
-    /// An initial topic ∝ φ_kw by a scan of the word's column (α asymmetric: the prior table
-    /// draws ∝ α_k φ_kw instead).
+    /// An initial topic ∝ φ_kw by a scan of the word's column, as the dense fold-in draws it
+    /// (α asymmetric: the prior table draws ∝ α_k φ_kw instead).
     fn initial<R: Rng>(&self, w: u32, rng: &mut R) -> usize {
         let col = &self.phi_wk[w as usize * self.k..(w as usize + 1) * self.k];
-        let mut x = unit(rng) * col.iter().sum::<f64>();
-        for (t, &p) in col.iter().enumerate() {
-            x -= p;
-            if x < 0.0 {
-                return t;
-            }
-        }
-        col.iter().rposition(|&p| p > 0.0).unwrap_or(0)
+        draw(col, col.iter().sum(), unit(rng))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fold_in::{FoldIn, doc_rng};
-
-    /// φ word-major for 5 words over 4 topics.
-    fn phi_wk() -> Vec<f64> {
-        let phi_kw = [
-            [0.5, 0.2, 0.2, 0.1, 0.0],
-            [0.1, 0.5, 0.2, 0.1, 0.1],
-            [0.1, 0.1, 0.2, 0.1, 0.5],
-            [0.2, 0.2, 0.2, 0.2, 0.2],
-        ];
-        let mut out = vec![0.0; 5 * 4];
-        for (t, row) in phi_kw.iter().enumerate() {
-            for (w, &p) in row.iter().enumerate() {
-                out[w * 4 + t] = p;
-            }
-        }
-        out
-    }
+    use crate::fold_in::{FoldIn, doc_rng, test_phi_wk};
 
     /// Mean θ over many seeds of the sparse fold-in and of the dense Gibbs fold-in (the
     /// evaluation's reference) of one document.
     fn mean_thetas(alpha: &[f64], reference_alpha: &[f64]) -> (Vec<f64>, Vec<f64>) {
         let k = alpha.len();
-        let phi = phi_wk();
+        let phi = test_phi_wk();
         let doc = vec![0u32, 1, 1, 4, 2, 0, 3, 4, 2];
         let opts = FoldInOptions {
             sweeps: 30,
