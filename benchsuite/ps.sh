@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The parameter-server benchmark: builds glint-lda and the benchmark program cli/examples/ps_bench.rs
+# The parameter-server benchmark: builds glint-lda and the benchmark program cli/examples/ps_bench/
 # (release by default; PROFILE=dev for a quick check), runs it (it spawns `glint-lda master` and
 # `glint-lda server` processes from the built binary) and records the report with the machine and
 # the command in benchsuite/results/ps-<date>.md. Extra arguments go to ps_bench (e.g. --reps 3

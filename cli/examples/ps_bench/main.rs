@@ -3,12 +3,16 @@
 //! rows, and pulls of 1,000 sparse rows. It runs in-process, over gRPC on loopback against 1 and 3
 //! `glint-lda server` processes (spawned, with their master, from the built `glint-lda` binary),
 //! and beside them measures raw loopback TCP throughput of the same encoded push bytes. Prints a
-//! Markdown table of medians and ratios.
+//! Markdown table of medians and ratios. Then (`--concurrent-clients`, default 2) several client
+//! processes of this program push and pull at once against one server: total push throughput and
+//! the pull latency (p50/p99) while pushes run (`concurrent.rs`).
 //!
 //! ```text
 //! cargo build --release -p cli --bin glint-lda --example ps_bench
 //! target/release/examples/ps_bench --reps 3 [--glint-lda target/release/glint-lda]
 //! ```
+
+mod concurrent;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -63,10 +67,33 @@ struct PsBenchArgs {
     /// `glint-lda` of the build this program belongs to, e.g. target/release/glint-lda).
     #[arg(long, value_name = "PATH")]
     glint_lda: Option<PathBuf>,
+    /// Client processes of the concurrent run against one server (0 skips it).
+    #[arg(long, default_value_t = 2)]
+    concurrent_clients: usize,
+    /// Tasks per client process in the concurrent run; half push, half pull.
+    #[arg(long, default_value_t = 8)]
+    concurrent_tasks: usize,
+    /// Seconds each concurrent repetition runs.
+    #[arg(long, default_value_t = 5.0)]
+    concurrent_secs: f64,
+    /// Internal: run as one client process of the concurrent run against this master.
+    #[arg(long, hide = true, value_name = "ADDR")]
+    client_of: Option<String>,
+    /// Internal: the client process's number (varies its batches).
+    #[arg(long, hide = true, default_value_t = 0)]
+    client_seed: u64,
+    /// Internal: the batches' generator seed.
+    #[arg(skip = 0x5eed_u64)]
+    seed: u64,
 }
 
 fn main() -> ExitCode {
-    match bench_ps(PsBenchArgs::parse()) {
+    let args = PsBenchArgs::parse();
+    let result = match args.client_of.clone() {
+        Some(master) => concurrent::client_process(&args, &master),
+        None => bench_ps(args),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -195,6 +222,21 @@ fn bench_ps(a: PsBenchArgs) -> anyhow::Result<()> {
     let raw_mb_s = rt.block_on(raw_tcp(&payload, a.reps))?;
 
     print_report(&a, &results, raw_mb_s, &payload);
+
+    if a.concurrent_clients > 0 {
+        if a.concurrent_tasks < 2 || !a.concurrent_secs.is_finite() || a.concurrent_secs <= 0.0 {
+            bail!("--concurrent-tasks must be at least 2 and --concurrent-secs positive");
+        }
+        eprintln!(
+            "gRPC, 1 server process, {} concurrent client processes ...",
+            a.concurrent_clients
+        );
+        let cluster = Processes::start(&exe, 1)?;
+        let runs = (0..a.reps)
+            .map(|_| concurrent::run(&rt, &a, &cluster.master))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        concurrent::print(&runs);
+    }
     Ok(())
 }
 
@@ -409,7 +451,7 @@ impl Rng {
 }
 
 fn make_batches(a: &PsBenchArgs) -> Vec<Batch> {
-    let mut rng = Rng(0x5eed);
+    let mut rng = Rng(a.seed);
     (0..a.pushes)
         .map(|_| {
             let words: Vec<u64> = (0..a.batch_rows).map(|_| rng.below(a.rows)).collect();
