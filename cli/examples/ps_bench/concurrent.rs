@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use ps_core::{ClientConfig, DType, ModelSpec, Storage};
 
-use crate::{Batch, PsBenchArgs, copy_batch, distinct_rows, make_batches, median};
+use crate::{BATCH_SEED, Batch, PsBenchArgs, distinct_rows, make_batches, median};
 
 /// The model every client process of the concurrent run pushes to and pulls from.
 const MODEL: &str = "bench-concurrent";
@@ -121,9 +121,7 @@ fn merge(a: &PsBenchArgs, all: &[ClientFigures]) -> ConcurrentFigures {
 /// `updates SECS` on the first line and the pull latencies (ms) on the second.
 pub fn client_process(a: &PsBenchArgs, master: &str) -> anyhow::Result<()> {
     let rt = crate::runtime()?;
-    let mut seeded = a.clone();
-    seeded.seed = 0x5eed + a.client_seed;
-    let batches: Arc<Vec<Batch>> = Arc::new(make_batches(&seeded));
+    let batches: Arc<Vec<Batch>> = Arc::new(make_batches(a, BATCH_SEED + a.client_seed));
     let pull = Arc::new(distinct_rows(&batches[0], a.pull_rows));
     let figures = rt.block_on(async {
         let client = ps_core::grpc::connect(master, None, client_config(), 1)
@@ -132,7 +130,7 @@ pub fn client_process(a: &PsBenchArgs, master: &str) -> anyhow::Result<()> {
         let m = client.matrix::<i32>(MODEL).await?;
         let until = Instant::now() + Duration::from_secs_f64(a.concurrent_secs);
         let start = Instant::now();
-        let tasks = a.concurrent_tasks.max(2);
+        let tasks = a.concurrent_tasks;
         let mut pushers = Vec::new();
         let mut pullers = Vec::new();
         for t in 0..tasks {
@@ -144,7 +142,6 @@ pub fn client_process(a: &PsBenchArgs, master: &str) -> anyhow::Result<()> {
                         if Instant::now() >= until {
                             break;
                         }
-                        let b = copy_batch(b);
                         m.push(&b.rows, &b.cols, &b.values).await?;
                         updates += b.rows.len() as u64;
                     }

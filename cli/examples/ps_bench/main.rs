@@ -29,7 +29,7 @@ use ps_core::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The parameter server: pushes and pulls in-process, over gRPC, and raw TCP beside them.
-#[derive(Parser, Debug, Clone)]
+#[derive(Parser, Debug)]
 #[command(name = "ps_bench")]
 struct PsBenchArgs {
     /// Rows of the matrix (words).
@@ -82,10 +82,10 @@ struct PsBenchArgs {
     /// Internal: the client process's number (varies its batches).
     #[arg(long, hide = true, default_value_t = 0)]
     client_seed: u64,
-    /// Internal: the batches' generator seed.
-    #[arg(skip = 0x5eed_u64)]
-    seed: u64,
 }
+
+/// The seed of the batches every run pushes (a concurrent client adds its number).
+const BATCH_SEED: u64 = 0x5eed;
 
 fn main() -> ExitCode {
     let args = PsBenchArgs::parse();
@@ -163,7 +163,7 @@ fn bench_ps(a: PsBenchArgs) -> anyhow::Result<()> {
         bail!("--rows, --cols, --batch, --batch-rows, --pushes and --reps must be positive");
     }
     let exe = glint_lda(a.glint_lda.as_deref())?;
-    let batches = make_batches(&a);
+    let batches = make_batches(&a, BATCH_SEED);
     let pull: Vec<u64> = distinct_rows(&batches[0], a.pull_rows);
     let rt = runtime()?;
     let mut results = Vec::new();
@@ -450,8 +450,8 @@ impl Rng {
     }
 }
 
-fn make_batches(a: &PsBenchArgs) -> Vec<Batch> {
-    let mut rng = Rng(a.seed);
+fn make_batches(a: &PsBenchArgs, seed: u64) -> Vec<Batch> {
+    let mut rng = Rng(seed);
     (0..a.pushes)
         .map(|_| {
             let words: Vec<u64> = (0..a.batch_rows).map(|_| rng.below(a.rows)).collect();
