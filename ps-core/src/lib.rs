@@ -32,6 +32,7 @@ mod error;
 pub mod grpc;
 pub mod master;
 mod matrix;
+mod order;
 // The request and response messages a `Transport` carries: public for transports outside the
 // crate, not part of the everyday API.
 #[doc(hidden)]
@@ -47,6 +48,7 @@ pub mod shard;
 mod snapshot;
 mod spec;
 mod store;
+mod stripes;
 pub mod transport;
 mod value;
 mod vector;

@@ -1,18 +1,20 @@
 //! A shard: the partitions of many models held by one server, and the request handler over them.
 //!
-//! Each partition sits behind its own `RwLock`: pulls of a model proceed in parallel, a push holds
-//! the write lock only while it checks its sequence number and adds its elements, which is short.
-//! Checking the sequence number under the same lock as the update makes "applied" and "recorded
-//! as applied" one atomic step, so a duplicate can never be acknowledged before the original lands.
+//! A partition's rows are in lock stripes (`stripes.rs`): pulls read only the stripes of their
+//! rows, a push writes one stripe at a time, so pulls and pushes into different row ranges do
+//! not wait for each other. A push is admitted by its sequence number before it is applied; a
+//! retry of a push still being applied waits until it has landed, so a duplicate is never
+//! acknowledged before the original is in the rows, and snapshots wait for pushes in flight, so
+//! none records a push as applied that is only partly in its rows.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::aggregate::{Aggregation, AggregatorRegistry};
-use crate::dedup::{Admission, Dedup};
+use crate::dedup::{Admission, Dedup, DedupImage};
 use crate::error::{PsError, Result};
 use crate::message::{Push, Request, Response};
 use crate::metrics::{self, Counter, Gauge};
@@ -20,6 +22,7 @@ use crate::partition::Partitioner;
 use crate::snapshot;
 use crate::spec::{ModelSpec, Storage};
 use crate::store::AnyStore;
+use crate::stripes::AnyStripes;
 
 /// Limits a shard enforces on every request, so one bad client cannot exhaust a server.
 #[derive(Debug, Clone)]
@@ -46,6 +49,10 @@ pub struct Limits {
     /// applied. Concurrent pushes to different models may overshoot it by what they add.
     /// `None`: no cap beyond the per-model and per-request limits.
     pub max_memory_bytes: Option<u64>,
+    /// Most lock stripes per partition: its rows are split into up to this many ranges with a
+    /// lock each, so pulls and pushes into different ranges do not wait for each other (1: one
+    /// lock per partition).
+    pub lock_stripes: usize,
 }
 
 /// Bytes of an empty sparse row (a `Vec` header).
@@ -63,6 +70,7 @@ impl Default for Limits {
             writer_idle_expiry: Some(Duration::from_secs(3600)),
             dedup_window: crate::dedup::DEFAULT_WINDOW,
             max_memory_bytes: None,
+            lock_stripes: crate::stripes::DEFAULT_STRIPES,
         }
     }
 }
@@ -75,6 +83,12 @@ pub struct ShardConfig {
 }
 
 /// One shard's partition of one model.
+///
+/// Its rows are in lock stripes ([`AnyStripes`]): a push applies its part in each stripe in
+/// turn, a pull reads only its own stripes. The exactly-once state has its own lock, taken
+/// briefly to admit a push. A push holds `gate` shared from its admission until its last stripe
+/// is applied, and a snapshot holds it exclusively while it copies: a snapshot never records a
+/// push as applied whose elements are not all in its rows.
 #[derive(Debug)]
 pub(crate) struct Partition {
     pub spec: ModelSpec,
@@ -82,33 +96,67 @@ pub(crate) struct Partition {
     pub shards: u32,
     pub partitioner: Partitioner,
     pub aggregation: Aggregation,
-    pub store: AnyStore,
-    pub dedup: Dedup,
+    pub rows: AnyStripes,
+    exactly: Mutex<ExactlyOnce>,
+    /// Signalled whenever a push in flight has been applied (see [`ExactlyOnce::in_flight`]).
+    landed: Condvar,
+    gate: RwLock<()>,
+}
+
+#[derive(Debug, Default)]
+struct ExactlyOnce {
+    dedup: Dedup,
+    /// Pushes admitted and not yet fully applied, as (writer, seq): a retry of one waits until
+    /// it has landed, so that `Done` always means "applied".
+    in_flight: HashSet<(u64, u64)>,
+}
+
+/// Marks a push applied when dropped (also if applying it panicked), waking its retries.
+struct Landing<'a> {
+    part: &'a Partition,
+    key: (u64, u64),
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        self.part.exactly().in_flight.remove(&self.key);
+        self.part.landed.notify_all();
+    }
 }
 
 impl Partition {
-    pub(crate) fn new(spec: ModelSpec, shard: u32, shards: u32, aggregation: Aggregation) -> Self {
-        let partitioner = Partitioner::new(spec.partitioner, spec.rows, shards as usize);
-        let local_rows = partitioner.rows_on(shard as usize);
-        let store = AnyStore::new(spec.dtype, spec.storage, local_rows, spec.cols);
-        Partition {
-            spec,
-            shard,
-            shards,
-            partitioner,
-            aggregation,
-            store,
-            dedup: Dedup::default(),
-        }
-    }
-
-    /// A partition with rows and exactly-once state read from a snapshot.
-    pub(crate) fn with_store(
+    pub(crate) fn new(
         spec: ModelSpec,
         shard: u32,
         shards: u32,
         aggregation: Aggregation,
-        store: AnyStore,
+        stripes: usize,
+    ) -> Self {
+        let partitioner = Partitioner::new(spec.partitioner, spec.rows, shards as usize);
+        let local_rows = partitioner.rows_on(shard as usize);
+        let rows = AnyStripes::new(spec.dtype, spec.storage, local_rows, spec.cols, stripes);
+        Partition::with_rows(spec, shard, shards, aggregation, rows, Dedup::default())
+    }
+
+    /// A partition with the rows and exactly-once state of a snapshot.
+    pub(crate) fn restore(restored: snapshot::Restored, stripes: usize) -> Self {
+        let rows = AnyStripes::from_store(restored.store, stripes);
+        Partition::with_rows(
+            restored.spec,
+            restored.shard,
+            restored.shards,
+            restored.aggregation,
+            rows,
+            restored.dedup,
+        )
+    }
+
+    fn with_rows(
+        spec: ModelSpec,
+        shard: u32,
+        shards: u32,
+        aggregation: Aggregation,
+        rows: AnyStripes,
         dedup: Dedup,
     ) -> Self {
         let partitioner = Partitioner::new(spec.partitioner, spec.rows, shards as usize);
@@ -118,8 +166,67 @@ impl Partition {
             shards,
             partitioner,
             aggregation,
-            store,
-            dedup,
+            rows,
+            exactly: Mutex::new(ExactlyOnce {
+                dedup,
+                in_flight: HashSet::new(),
+            }),
+            landed: Condvar::new(),
+            gate: RwLock::new(()),
+        }
+    }
+
+    fn exactly(&self) -> std::sync::MutexGuard<'_, ExactlyOnce> {
+        self.exactly.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A consistent copy of the rows and the exactly-once state, for a snapshot: no push is
+    /// half applied in it.
+    pub(crate) fn image(&self, now: Instant, idle: Option<Duration>) -> (AnyStore, DedupImage) {
+        let _quiet = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        let store = self.rows.to_store();
+        let dedup = self.exactly().dedup.image(now, idle);
+        (store, dedup)
+    }
+
+    /// Applies a checked push (its rows as `locals`) exactly once: a push already applied (a
+    /// retry) is answered `Done` once the original has landed, without being applied again.
+    /// Returns the change of the rows' heap bytes.
+    pub(crate) fn apply_once(&self, push: &Push, locals: &[usize], limits: &Limits) -> Result<i64> {
+        let key = (push.writer, push.seq);
+        let gate = self.gate.read().unwrap_or_else(|e| e.into_inner());
+        let mut exactly = self.exactly();
+        let admission = exactly.dedup.admit(
+            push.writer,
+            push.seq,
+            Instant::now(),
+            limits.writer_idle_expiry,
+            limits.dedup_window,
+        );
+        match admission {
+            Admission::New => {
+                exactly.in_flight.insert(key);
+                drop(exactly);
+                let _landing = Landing { part: self, key };
+                let grown =
+                    self.rows
+                        .apply_all(locals, &push.cols, &push.values, &self.aggregation);
+                drop(gate);
+                Ok(grown)
+            }
+            Admission::Duplicate => {
+                drop(gate);
+                while exactly.in_flight.contains(&key) {
+                    exactly = self.landed.wait(exactly).unwrap_or_else(|e| e.into_inner());
+                }
+                tracing::debug!(model = %push.model, writer = push.writer, seq = push.seq, "duplicate push ignored");
+                Ok(0)
+            }
+            Admission::Expired => Err(PsError::SeqExpired {
+                model: push.model.clone(),
+                writer: push.writer,
+                seq: push.seq,
+            }),
         }
     }
 
@@ -174,7 +281,6 @@ struct ShardMetrics {
     requests: Vec<Arc<Counter>>,
     errors: Vec<Arc<Counter>>,
     pushed_values: Arc<Counter>,
-    lock_wait: Arc<Counter>,
     memory: Arc<Gauge>,
 }
 
@@ -204,11 +310,6 @@ static SHARD_METRICS: LazyLock<ShardMetrics> = LazyLock::new(|| ShardMetrics {
         "Values pushed to shards.",
         &[],
     ),
-    lock_wait: metrics::seconds_counter(
-        "ps_shard_lock_wait_seconds_total",
-        "Seconds requests waited for a model partition's lock.",
-        &[],
-    ),
     memory: metrics::gauge(
         "ps_shard_memory_bytes",
         "Heap bytes of model data on a shard (the last one to answer, in a process with several).",
@@ -221,7 +322,7 @@ static SHARD_METRICS: LazyLock<ShardMetrics> = LazyLock::new(|| ShardMetrics {
 pub struct Shard {
     config: ShardConfig,
     aggregators: AggregatorRegistry,
-    models: RwLock<HashMap<String, Arc<RwLock<Partition>>>>,
+    models: RwLock<HashMap<String, Arc<Partition>>>,
     /// This server's shard index, once the master assigned it: snapshots record it and a load
     /// of another shard's snapshot is refused.
     index: Mutex<Option<u32>>,
@@ -316,21 +417,20 @@ impl Shard {
             } => self.create(spec, *shard, *shards),
             Request::Destroy { model } => {
                 if let Some(part) = self.write_models().remove(model) {
-                    let part = part.read().unwrap_or_else(|e| e.into_inner());
-                    self.grow(-(part.store.heap_bytes() as i64));
+                    self.grow(-(part.rows.heap_bytes() as i64));
                 }
                 Ok(Response::Done)
             }
             Request::PullRows { model, rows } => {
                 self.check_size(rows.len())?;
                 let part = self.partition(model)?;
-                let waited = Instant::now();
-                let part = part.read().unwrap_or_else(|e| e.into_inner());
-                SHARD_METRICS.lock_wait.add_duration(waited.elapsed());
                 let locals = part.locals(rows)?;
                 // Bound the answer, not only the question: many copies of one wide row.
-                self.check_size(part.store.block_elements(&locals))?;
-                Ok(Response::Rows(part.store.block(&locals)))
+                let limit = self.config.limits.max_request_elements;
+                match part.rows.block(&locals, limit) {
+                    Ok(block) => Ok(Response::Rows(block)),
+                    Err(values) => Err(self.too_large(values)),
+                }
             }
             Request::PullElements { model, rows, cols } => {
                 self.check_size(rows.len())?;
@@ -342,18 +442,15 @@ impl Shard {
                     )));
                 }
                 let part = self.partition(model)?;
-                let part = part.read().unwrap_or_else(|e| e.into_inner());
                 let locals = part.locals(rows)?;
                 part.check_cols(cols)?;
-                Ok(Response::Values(part.store.gather(&locals, cols)))
+                Ok(Response::Values(part.rows.gather(&locals, cols)))
             }
             Request::Push(push) => self.push(push),
             Request::Save { name } => {
                 let dir = self.snapshot_dir(name)?;
                 let parts = self.all_partitions();
-                let placed = parts
-                    .iter()
-                    .map(|p| p.read().unwrap_or_else(|e| e.into_inner()).shard);
+                let placed = parts.iter().map(|p| p.shard);
                 let index = self.index().or_else(|| common(placed));
                 snapshot::save(&dir, index, &parts, self.config.limits.writer_idle_expiry)?;
                 Ok(Response::Done)
@@ -378,7 +475,6 @@ impl Shard {
         self.check_partition_bytes(spec, shard, shards)?;
         let mut models = self.write_models();
         if let Some(existing) = models.get(&spec.name) {
-            let existing = existing.read().unwrap_or_else(|e| e.into_inner());
             // Creating the same model twice is a harmless retry.
             if existing.spec == *spec && existing.shard == shard && existing.shards == shards {
                 return Ok(Response::Done);
@@ -397,11 +493,12 @@ impl Shard {
                 models.len()
             )));
         }
-        let part = Partition::new(spec.clone(), shard, shards, aggregation);
-        let bytes = part.store.heap_bytes();
+        let stripes = self.config.limits.lock_stripes;
+        let part = Partition::new(spec.clone(), shard, shards, aggregation, stripes);
+        let bytes = part.rows.heap_bytes();
         self.check_memory(bytes, &format!("model '{}'", spec.name))?;
         self.grow(bytes as i64);
-        models.insert(spec.name.clone(), Arc::new(RwLock::new(part)));
+        models.insert(spec.name.clone(), Arc::new(part));
         Ok(Response::Done)
     }
 
@@ -448,10 +545,7 @@ impl Shard {
         let mut models = self.write_models();
         let current: Vec<(u32, u32, ModelSpec)> = models
             .values()
-            .map(|p| {
-                let p = p.read().unwrap_or_else(|e| e.into_inner());
-                (p.shard, p.shards, p.spec.clone())
-            })
+            .map(|p| (p.shard, p.shards, p.spec.clone()))
             .collect();
         let theirs = loaded
             .shard
@@ -493,8 +587,12 @@ impl Shard {
             ));
         }
         models.clear();
+        let stripes = self.config.limits.lock_stripes;
         for p in loaded.partitions {
-            models.insert(p.spec.name.clone(), Arc::new(RwLock::new(p)));
+            models.insert(
+                p.spec.name.clone(),
+                Arc::new(Partition::restore(p, stripes)),
+            );
         }
         self.used_bytes.store(bytes, Ordering::Relaxed);
         Ok(Response::Done)
@@ -511,13 +609,10 @@ impl Shard {
             )));
         }
         let part = self.partition(&push.model)?;
-        let waited = Instant::now();
-        let mut part = part.write().unwrap_or_else(|e| e.into_inner());
-        SHARD_METRICS.lock_wait.add_duration(waited.elapsed());
-        if part.store.dtype() != push.values.dtype() {
+        if part.rows.dtype() != push.values.dtype() {
             return Err(PsError::TypeMismatch {
                 model: push.model.clone(),
-                actual: part.store.dtype(),
+                actual: part.rows.dtype(),
                 requested: push.values.dtype(),
             });
         }
@@ -532,47 +627,30 @@ impl Shard {
             let entry = (push.values.dtype().size_bytes() + 4).next_power_of_two() as u64;
             let worst = 2 * entry * push.rows.len() as u64;
             if self.memory_bytes().saturating_add(worst) > cap {
-                let exact = part.store.new_cell_bytes(&locals, &push.cols);
+                let exact = part.rows.new_cell_bytes(&locals, &push.cols);
                 self.check_memory(exact, &format!("a push to '{}'", push.model))?;
             }
         }
-        let (idle, window) = (limits.writer_idle_expiry, limits.dedup_window);
-        match part
-            .dedup
-            .admit(push.writer, push.seq, Instant::now(), idle, window)
-        {
-            Admission::New => {}
-            Admission::Duplicate => {
-                tracing::debug!(model = %push.model, writer = push.writer, seq = push.seq, "duplicate push ignored");
-                return Ok(Response::Done);
-            }
-            Admission::Expired => {
-                return Err(PsError::SeqExpired {
-                    model: push.model.clone(),
-                    writer: push.writer,
-                    seq: push.seq,
-                });
-            }
-        }
-        let part = &mut *part;
-        let grown = part
-            .store
-            .apply_all(&locals, &push.cols, &push.values, &part.aggregation);
+        let grown = part.apply_once(push, &locals, limits)?;
         self.grow(grown);
         Ok(Response::Done)
     }
 
-    fn check_size(&self, n: usize) -> Result<()> {
+    fn too_large(&self, n: usize) -> PsError {
         let limit = self.config.limits.max_request_elements;
-        if n > limit {
-            return Err(PsError::InvalidRequest(format!(
-                "request has {n} elements, over this server's limit of {limit}"
-            )));
+        PsError::InvalidRequest(format!(
+            "request has {n} elements, over this server's limit of {limit}"
+        ))
+    }
+
+    fn check_size(&self, n: usize) -> Result<()> {
+        if n > self.config.limits.max_request_elements {
+            return Err(self.too_large(n));
         }
         Ok(())
     }
 
-    fn partition(&self, model: &str) -> Result<Arc<RwLock<Partition>>> {
+    fn partition(&self, model: &str) -> Result<Arc<Partition>> {
         self.read_models()
             .get(model)
             .cloned()
@@ -580,7 +658,7 @@ impl Shard {
     }
 
     /// Every partition, in model-name order (so snapshots are written in a stable order).
-    fn all_partitions(&self) -> Vec<Arc<RwLock<Partition>>> {
+    fn all_partitions(&self) -> Vec<Arc<Partition>> {
         let models = self.read_models();
         let mut named: Vec<_> = models.iter().collect();
         named.sort_by(|a, b| a.0.cmp(b.0));
@@ -605,15 +683,11 @@ impl Shard {
         Ok(base.join("snapshots").join(name))
     }
 
-    fn read_models(
-        &self,
-    ) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<RwLock<Partition>>>> {
+    fn read_models(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Partition>>> {
         self.models.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write_models(
-        &self,
-    ) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<RwLock<Partition>>>> {
+    fn write_models(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Partition>>> {
         self.models.write().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -682,10 +756,77 @@ mod tests {
 
     fn live_writers(s: &Shard) -> Vec<u64> {
         let part = s.partition("m").unwrap();
-        let part = part.read().unwrap();
-        let mut w: Vec<u64> = part.dedup.writers.keys().copied().collect();
+        let mut w: Vec<u64> = part.exactly().dedup.writers.keys().copied().collect();
         w.sort();
         w
+    }
+
+    fn one_push(seq: u64) -> Push {
+        Push {
+            model: "m".into(),
+            writer: 5,
+            seq,
+            rows: vec![0],
+            cols: vec![0],
+            values: Values::I32(vec![1]),
+        }
+    }
+
+    /// Runs `f` on another thread; the receiver gets its result.
+    fn spawn<R: Send + 'static>(
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> std::sync::mpsc::Receiver<R> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx
+    }
+
+    #[test]
+    fn a_retry_is_done_only_once_the_original_has_landed_and_snapshots_wait_for_it() {
+        let spec = ModelSpec::matrix("m", 4, 1, DType::I32);
+        let part = Arc::new(Partition::new(spec, 0, 1, Aggregation::Add, 4));
+        let limits = Limits::default();
+        // The original is admitted, then waits for its stripe (held here, as a slow push would).
+        let held = part.rows.hold_i32(0).unwrap();
+        let (p, l) = (part.clone(), limits.clone());
+        let original = spawn(move || p.apply_once(&one_push(1), &[0], &l).is_ok());
+        while !part.exactly().in_flight.contains(&(5, 1)) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let (p, l) = (part.clone(), limits.clone());
+        let retry = spawn(move || p.apply_once(&one_push(1), &[0], &l).is_ok());
+        let p = part.clone();
+        let snapshot = spawn(move || p.image(Instant::now(), None));
+        // Neither the retry's `Done` nor a snapshot may come before the original is applied.
+        let wait = Duration::from_millis(200);
+        assert!(
+            retry.recv_timeout(wait).is_err(),
+            "a retry answered before its original landed"
+        );
+        assert!(
+            snapshot.recv_timeout(wait).is_err(),
+            "a snapshot of a half-applied push"
+        );
+        // A pull of another stripe does not wait for the push.
+        let p = part.clone();
+        let pull = spawn(move || p.rows.gather(&[3], &[0]));
+        assert_eq!(
+            pull.recv_timeout(Duration::from_secs(10)),
+            Ok(Values::I32(vec![0]))
+        );
+        drop(held);
+        let long = Duration::from_secs(10);
+        assert_eq!(original.recv_timeout(long), Ok(true));
+        assert_eq!(retry.recv_timeout(long), Ok(true));
+        let (store, dedup) = snapshot.recv_timeout(long).unwrap();
+        let AnyStore::I32(crate::store::RowStore::Dense { data, .. }) = store else {
+            unreachable!("built as dense i32")
+        };
+        assert_eq!(data, vec![1, 0, 0, 0], "applied once, and in the snapshot");
+        assert_eq!(dedup.windows.len(), 1);
+        assert_eq!(part.rows.gather(&[0], &[0]), Values::I32(vec![1]));
     }
 
     #[test]

@@ -25,13 +25,13 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::AggregatorRegistry;
+use crate::aggregate::{Aggregation, AggregatorRegistry};
 use crate::codec::{FNV_START, LeBytes, checksum, fnv, put_varint};
 use crate::dedup::{Dedup, DedupImage, SeqWindow, Tombstone};
 use crate::error::{PsError, Result};
@@ -72,7 +72,18 @@ struct Entry {
 /// What a shard gets back from a snapshot: the shard index it was saved by, and its partitions.
 pub(crate) struct Loaded {
     pub shard: Option<u32>,
-    pub partitions: Vec<Partition>,
+    pub partitions: Vec<Restored>,
+}
+
+/// One partition as read from a snapshot, before the shard lays its rows out in lock stripes.
+#[derive(Debug)]
+pub(crate) struct Restored {
+    pub spec: ModelSpec,
+    pub shard: u32,
+    pub shards: u32,
+    pub aggregation: Aggregation,
+    pub store: AnyStore,
+    pub dedup: Dedup,
 }
 
 /// A partition as copied under its lock, written out after the lock is released.
@@ -89,7 +100,7 @@ struct Image {
 pub(crate) fn save(
     dir: &Path,
     shard: Option<u32>,
-    partitions: &[Arc<RwLock<Partition>>],
+    partitions: &[Arc<Partition>],
     idle: Option<Duration>,
 ) -> Result<()> {
     prepare_dir(dir)?;
@@ -104,15 +115,13 @@ pub(crate) fn save(
         w.json(&header)?;
         w.checkpoint()?;
         for part in partitions {
-            let image = {
-                let part = part.read().unwrap_or_else(|e| e.into_inner());
-                Image {
-                    spec: part.spec.clone(),
-                    shard: part.shard,
-                    shards: part.shards,
-                    store: part.store.clone(),
-                    dedup: part.dedup.image(Instant::now(), idle),
-                }
+            let (store, dedup) = part.image(Instant::now(), idle);
+            let image = Image {
+                spec: part.spec.clone(),
+                shard: part.shard,
+                shards: part.shards,
+                store,
+                dedup,
             };
             write_image(&mut w, &image)?;
             // `image` (the copy) is dropped here: at most one partition is copied at a time.
@@ -361,14 +370,14 @@ fn read_snapshot<R: Read>(
         let store = decode_store(r, &spec, shard, shards)?;
         r.checkpoint()?;
         let dedup = Dedup::from_image(dedup, Instant::now());
-        partitions.push(Partition::with_store(
+        partitions.push(Restored {
             spec,
             shard,
             shards,
             aggregation,
             store,
             dedup,
-        ));
+        });
     }
     if r.remaining() != 0 {
         return Err(format!("{} unexpected trailing bytes", r.remaining()));
@@ -694,14 +703,14 @@ fn load_legacy(dir: &Path, aggregators: &AggregatorRegistry, admit: Admit<'_>) -
         let store = decode_legacy_part(&bytes, &spec, shard, shards)
             .map_err(|m| PsError::snapshot(&path, m))?;
         let dedup = Dedup::from_image(dedup, Instant::now());
-        partitions.push(Partition::with_store(
+        partitions.push(Restored {
             spec,
             shard,
             shards,
             aggregation,
             store,
             dedup,
-        ));
+        });
     }
     Ok(Loaded {
         shard: shard_index,
@@ -737,31 +746,46 @@ fn decode_legacy_part(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::Aggregation;
     use crate::value::{DType, Values};
 
     fn partition(name: &str, storage: Storage, shard: u32, shards: u32) -> Partition {
         let spec = ModelSpec::matrix(name, 10, 6, DType::I64).with_storage(storage);
-        let mut p = Partition::new(spec, shard, shards, Aggregation::Add);
-        p.store.apply_all(
-            &[0, 1, 2],
-            &[5, 0, 2],
-            &Values::I64(vec![3, -4, 7]),
-            &Aggregation::Add,
-        );
-        let now = Instant::now();
-        p.dedup
-            .admit(11, 1, now, None, crate::dedup::DEFAULT_WINDOW);
-        p.dedup
-            .admit(11, 3, now, None, crate::dedup::DEFAULT_WINDOW);
+        let p = Partition::new(spec, shard, shards, Aggregation::Add, 2);
+        let limits = crate::shard::Limits::default();
+        // Writer 11 applied pushes 1 and 3 (2 is missing): the window is in the snapshot too.
+        for (seq, locals, cols, values) in [
+            (1, vec![0, 1], vec![5, 0], vec![3, -4]),
+            (3, vec![2], vec![2], vec![7]),
+        ] {
+            let push = crate::message::Push {
+                model: name.to_string(),
+                writer: 11,
+                seq,
+                rows: Vec::new(),
+                cols,
+                values: Values::I64(values),
+            };
+            p.apply_once(&push, &locals, &limits).unwrap();
+        }
         p
     }
 
-    fn shared(parts: Vec<Partition>) -> Vec<Arc<RwLock<Partition>>> {
-        parts
-            .into_iter()
-            .map(|p| Arc::new(RwLock::new(p)))
-            .collect()
+    fn shared(parts: Vec<Partition>) -> Vec<Arc<Partition>> {
+        parts.into_iter().map(Arc::new).collect()
+    }
+
+    /// What a partition holds, as a snapshot sees it.
+    fn content(p: &Partition) -> (ModelSpec, AnyStore, DedupImage) {
+        let (store, dedup) = p.image(Instant::now(), None);
+        (p.spec.clone(), store, dedup)
+    }
+
+    fn restored(p: &Restored) -> (ModelSpec, AnyStore, DedupImage) {
+        (
+            p.spec.clone(),
+            p.store.clone(),
+            p.dedup.image(Instant::now(), None),
+        )
     }
 
     fn no_limits(_: &ModelSpec, _: u32, _: u32) -> Result<()> {
@@ -796,30 +820,11 @@ mod tests {
             partition("d", Storage::Dense, 1, 3),
             partition("s", Storage::Sparse, 1, 3),
         ];
-        let expected: Vec<_> = parts
-            .iter()
-            .map(|p| {
-                (
-                    p.spec.clone(),
-                    p.store.clone(),
-                    p.dedup.image(Instant::now(), None),
-                )
-            })
-            .collect();
+        let expected: Vec<_> = parts.iter().map(content).collect();
         save(&dir, Some(1), &shared(parts), None).unwrap();
         let loaded = load_dir(&dir).unwrap();
         assert_eq!(loaded.shard, Some(1));
-        let got: Vec<_> = loaded
-            .partitions
-            .iter()
-            .map(|p| {
-                (
-                    p.spec.clone(),
-                    p.store.clone(),
-                    p.dedup.image(Instant::now(), None),
-                )
-            })
-            .collect();
+        let got: Vec<_> = loaded.partitions.iter().map(restored).collect();
         assert_eq!(got, expected);
         assert!(
             loaded
@@ -914,31 +919,32 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("old");
         fs::create_dir_all(&dir).unwrap();
-        let p = partition("m", Storage::Sparse, 0, 2);
+        let p = content(&partition("m", Storage::Sparse, 0, 2));
         let mut bytes = LEGACY_MAGIC.to_vec();
         let mut w = SumWriter::new(&mut bytes);
-        encode_store(&p.store, &mut w).unwrap();
+        encode_store(&p.1, &mut w).unwrap();
         let sum = checksum(&bytes);
         bytes.extend_from_slice(&sum.to_le_bytes());
         fs::write(dir.join("part-0.bin"), &bytes).unwrap();
         let manifest = serde_json::json!({
             "version": 1,
             "partitions": [{
-                "spec": p.spec, "shard": 0, "shards": 2, "file": "part-0.bin",
+                "spec": p.0, "shard": 0, "shards": 2, "file": "part-0.bin",
                 "windows": [[11, 1, [3]]], "expired": [],
             }],
         });
         fs::write(dir.join(LEGACY_MANIFEST), manifest.to_string()).unwrap();
         let loaded = load_dir(&dir).unwrap();
         assert_eq!(loaded.shard, Some(0));
-        assert_eq!(loaded.partitions[0].store, p.store);
-        assert_eq!(
-            loaded.partitions[0].dedup.image(Instant::now(), None),
-            p.dedup.image(Instant::now(), None)
-        );
+        assert_eq!(restored(&loaded.partitions[0]), p);
         // Saving over it replaces the old files.
-        save(&dir, Some(0), &shared(loaded.partitions), None).unwrap();
+        let again: Vec<Partition> = loaded
+            .partitions
+            .into_iter()
+            .map(|r| Partition::restore(r, 3))
+            .collect();
+        save(&dir, Some(0), &shared(again), None).unwrap();
         assert!(!dir.join(LEGACY_MANIFEST).exists() && !dir.join("part-0.bin").exists());
-        assert_eq!(load_dir(&dir).unwrap().partitions[0].store, p.store);
+        assert_eq!(load_dir(&dir).unwrap().partitions[0].store, p.1);
     }
 }

@@ -207,26 +207,36 @@ fn parse(out: &str) -> anyhow::Result<ClientFigures> {
     })
 }
 
-/// The report's concurrent section: the medians over repetitions of each figure.
-pub fn print(runs: &[ConcurrentFigures]) {
-    if runs.is_empty() {
+/// The report's concurrent section: per stripe count, the medians over repetitions of each
+/// figure.
+pub fn print(stripes: &[usize], runs: &[Vec<ConcurrentFigures>]) {
+    let Some(first) = runs.iter().find_map(|r| r.first()) else {
         return;
-    }
-    let (clients, tasks) = (runs[0].clients, runs[0].tasks);
+    };
+    let (clients, tasks) = (first.clients, first.tasks);
     let pick = |f: fn(&ConcurrentFigures) -> f64, runs: &[ConcurrentFigures]| {
         let mut v: Vec<f64> = runs.iter().map(f).collect();
         median(&mut v)
     };
-    let push = pick(|r| r.push_updates_per_s, runs);
-    let p50 = pick(|r| r.pull_p50_ms, runs);
-    let p99 = pick(|r| r.pull_p99_ms, runs);
-    let pulls = pick(|r| r.pulls as f64, runs);
     println!(
         "\nConcurrent: {clients} client processes × {tasks} tasks (half pushing, half pulling) \
-         against 1 server process; medians over {} repetitions.\n",
-        runs.len()
+         against 1 server process per lock-stripe setting; medians over {} repetitions, the \
+         settings' repetitions interleaved.\n",
+        runs.first().map_or(0, Vec::len)
     );
-    println!("| push updates/s | pulls per run | pull p50 (ms) | pull p99 (ms) |");
-    println!("|---:|---:|---:|---:|");
-    println!("| {:.2}M | {pulls:.0} | {p50:.1} | {p99:.1} |", push / 1e6);
+    println!("| lock stripes | push updates/s | pulls per run | pull p50 (ms) | pull p99 (ms) |");
+    println!("|---:|---:|---:|---:|---:|");
+    for (n, runs) in stripes.iter().zip(runs) {
+        if runs.is_empty() {
+            continue;
+        }
+        let push = pick(|r| r.push_updates_per_s, runs);
+        let p50 = pick(|r| r.pull_p50_ms, runs);
+        let p99 = pick(|r| r.pull_p99_ms, runs);
+        let pulls = pick(|r| r.pulls as f64, runs);
+        println!(
+            "| {n} | {:.2}M | {pulls:.0} | {p50:.1} | {p99:.1} |",
+            push / 1e6
+        );
+    }
 }

@@ -76,6 +76,10 @@ struct PsBenchArgs {
     /// Seconds each concurrent repetition runs.
     #[arg(long, default_value_t = 5.0)]
     concurrent_secs: f64,
+    /// Lock stripes per partition of the concurrent run's server (`glint-lda server
+    /// --lock-stripes`), one row each, repetitions interleaved; 1 is one lock per partition.
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    concurrent_stripes: Vec<usize>,
     /// Internal: run as one client process of the concurrent run against this master.
     #[arg(long, hide = true, value_name = "ADDR")]
     client_of: Option<String>,
@@ -185,7 +189,7 @@ fn bench_ps(a: PsBenchArgs) -> anyhow::Result<()> {
 
     for &n in &a.servers {
         eprintln!("gRPC, {n} server processes ...");
-        let cluster = Processes::start(&exe, n)?;
+        let cluster = Processes::start(&exe, n, &[])?;
         let wire = wire_bytes(&batches[0], n)?;
         let figures = rt.block_on(async {
             let config = ClientConfig {
@@ -231,11 +235,21 @@ fn bench_ps(a: PsBenchArgs) -> anyhow::Result<()> {
             "gRPC, 1 server process, {} concurrent client processes ...",
             a.concurrent_clients
         );
-        let cluster = Processes::start(&exe, 1)?;
-        let runs = (0..a.reps)
-            .map(|_| concurrent::run(&rt, &a, &cluster.master))
+        if a.concurrent_stripes.contains(&0) {
+            bail!("--concurrent-stripes must be positive");
+        }
+        let clusters = a
+            .concurrent_stripes
+            .iter()
+            .map(|n| Processes::start(&exe, 1, &["--lock-stripes".to_string(), n.to_string()]))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        concurrent::print(&runs);
+        let mut runs: Vec<Vec<_>> = clusters.iter().map(|_| Vec::new()).collect();
+        for _ in 0..a.reps {
+            for (cluster, runs) in clusters.iter().zip(&mut runs) {
+                runs.push(concurrent::run(&rt, &a, &cluster.master)?);
+            }
+        }
+        concurrent::print(&a.concurrent_stripes, &runs);
     }
     Ok(())
 }
@@ -493,7 +507,8 @@ struct Processes {
 }
 
 impl Processes {
-    fn start(exe: &Path, n: usize) -> anyhow::Result<Self> {
+    /// `server_args` are added to every server's command line.
+    fn start(exe: &Path, n: usize, server_args: &[String]) -> anyhow::Result<Self> {
         let mut procs = Processes {
             master: String::new(),
             children: Vec::new(),
@@ -515,6 +530,7 @@ impl Processes {
                 "--bind",
                 "127.0.0.1:0",
             ]);
+            cmd.args(server_args);
             procs.spawn(&mut cmd)?;
         }
         Ok(procs)

@@ -82,6 +82,11 @@ pub struct ServerArgs {
     /// beyond --max-model-mb per model].
     #[arg(long, value_name = "MB")]
     pub max_memory_mb: Option<u64>,
+    /// Most lock stripes per model partition: its rows are split into up to this many ranges
+    /// with a lock each, so pulls and pushes of different rows do not wait for each other
+    /// (1: one lock per partition) [default: 64].
+    #[arg(long, value_name = "N")]
+    pub lock_stripes: Option<usize>,
     /// JSON file of the settings above (same names, snake_case); flags given on the command line
     /// win over it.
     #[arg(long, value_name = "FILE")]
@@ -114,6 +119,7 @@ pub fn run(args: ServerArgs, aggregators: AggregatorRegistry) -> anyhow::Result<
         dedup_window: args.dedup_window,
         max_message_mb: args.max_message_mb,
         max_memory_mb: args.max_memory_mb,
+        lock_stripes: args.lock_stripes,
     };
     let (limits, max_message_mb) = flags.resolve(&file)?;
     let options = ServeOptions {

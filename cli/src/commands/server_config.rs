@@ -5,7 +5,8 @@
 //!
 //! ```json
 //! { "max_request_elements": 16777216, "max_model_mb": 4096, "max_models": 1024,
-//!   "writer_idle_secs": 3600, "dedup_window": 65536, "max_message_mb": 64, "max_memory_mb": 8192 }
+//!   "writer_idle_secs": 3600, "dedup_window": 65536, "max_message_mb": 64, "max_memory_mb": 8192,
+//!   "lock_stripes": 64 }
 //! ```
 
 use std::path::Path;
@@ -26,6 +27,7 @@ pub struct ServerSettings {
     pub dedup_window: Option<usize>,
     pub max_message_mb: Option<usize>,
     pub max_memory_mb: Option<u64>,
+    pub lock_stripes: Option<usize>,
 }
 
 impl ServerSettings {
@@ -63,6 +65,10 @@ impl ServerSettings {
                 .max_memory_mb
                 .or(file.max_memory_mb)
                 .map(|mb| mb.saturating_mul(1 << 20)),
+            lock_stripes: self
+                .lock_stripes
+                .or(file.lock_stripes)
+                .unwrap_or(d.lock_stripes),
         };
         let max_message_mb = self.max_message_mb.or(file.max_message_mb).unwrap_or(64);
         // gRPC frames carry a 32-bit length, so no message can exceed 4 GiB.
@@ -73,6 +79,7 @@ impl ServerSettings {
             ("max_request_elements", limits.max_request_elements),
             ("max_models", limits.max_models),
             ("dedup_window", limits.dedup_window),
+            ("lock_stripes", limits.lock_stripes),
         ] {
             if value == 0 {
                 bail!("{name} must be at least 1");

@@ -110,7 +110,7 @@ pub fn push_to_pb(push: &Push) -> Result<pb::PushRequest> {
         )));
     }
     let (rows, cols) = (&push.rows, &push.cols);
-    let order = super::order::by_cell(rows, cols);
+    let order = crate::order::by_cell(rows, cols);
     let mut row_deltas = Vec::new();
     let mut row_counts = Vec::new();
     let mut col_deltas = Vec::with_capacity(n);

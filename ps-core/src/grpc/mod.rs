@@ -48,7 +48,6 @@ mod client;
 // crate's own tests and tools use, not an API.
 #[doc(hidden)]
 pub mod encode;
-mod order;
 mod server;
 #[doc(hidden)]
 pub mod status;

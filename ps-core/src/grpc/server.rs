@@ -2,14 +2,16 @@
 //! tests can use port 0 and read the address) and passes a shutdown future; the server stops
 //! accepting when it completes and finishes the calls in flight.
 //!
-//! Handlers decode the wire message, run the synchronous [`Shard::handle`] and encode the
-//! answer. Every failure is the error of that call alone.
+//! Handlers turn the wire message into a request, run the synchronous [`Shard::handle`] and
+//! encode the answer. Every failure is the error of that call alone.
 //!
 //! `Shard::handle` takes locks and loops over a request's elements (a push of millions, a pull
-//! answering up to 16M values), so it never runs on a tokio worker, where it would stall every
-//! other connection. Data requests run on the blocking pool, at most `blocking_permits()` at a
-//! time (a FIFO semaphore: beyond that, requests wait in arrival order as cheap futures, not
-//! as threads piling up on a partition's lock). A reply is sent only after its request was
+//! answering up to 16M values), and so do the conversions from and to wire messages, so none of
+//! it runs on a tokio worker, where it would stall every other connection. Data requests run on the blocking pool, in two lanes of at most
+//! `blocking_permits()` each: pulls in one, pushes and the others in the other (FIFO semaphores:
+//! beyond that, requests wait in arrival order as cheap futures, not as threads piling up on a
+//! lock). With one lane a pull queued behind every push that arrived before it; the partition's
+//! lock stripes then let it run beside the pushes. A reply is sent only after its request was
 //! applied, so a client that waits for one push before sending the next still sees them applied
 //! in that order, and one push is applied whole, in its wire order. Snapshots (long file I/O)
 //! use the blocking pool outside that bound, so a save does not hold up pushes.
@@ -82,10 +84,13 @@ pub async fn serve_shard(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
     let limit = options.max_message_bytes;
-    let pool = Arc::new(Semaphore::new(blocking_permits()));
-    let service = ShardServer::new(ShardService { shard, pool })
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
+    let service = ShardServer::new(ShardService {
+        shard,
+        reads: Arc::new(Semaphore::new(blocking_permits())),
+        writes: Arc::new(Semaphore::new(blocking_permits())),
+    })
+    .max_decoding_message_size(limit)
+    .max_encoding_message_size(limit);
     let service = InterceptedService::new(service, CheckToken::new(options.token));
     let addr = listener
         .local_addr()
@@ -154,26 +159,30 @@ fn incoming(listener: TcpListener) -> TcpIncoming {
     TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
-/// Data requests handled at once on the blocking pool: two per core, so that a thread waiting
-/// for one partition's lock leaves the cores to requests for other partitions.
+/// Data requests of one lane handled at once on the blocking pool: two per core, so that a
+/// thread waiting for a lock leaves the cores to requests for other rows and partitions.
 pub(crate) fn blocking_permits() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
 }
 
 struct ShardService {
     shard: Arc<Shard>,
-    /// Bounds the data requests running on the blocking pool.
-    pool: Arc<Semaphore>,
+    /// Bound the pulls, and the other data requests, running on the blocking pool.
+    reads: Arc<Semaphore>,
+    writes: Arc<Semaphore>,
 }
 
 type Reply<T> = std::result::Result<GrpcResponse<T>, Status>;
 
 impl ShardService {
-    /// Handles a data request on the blocking pool, within the bound.
-    async fn run(&self, request: Result<Request>) -> std::result::Result<Response, Status> {
-        let request = request.map_err(|e| error_to_status(&e))?;
-        let permit = self
-            .pool
+    /// Runs `work` (decoding the wire message, handling the request, encoding the answer: all
+    /// of it loops over the request's elements) on the blocking pool, within `lane`'s bound.
+    async fn run<R: Send + 'static>(
+        &self,
+        lane: &Arc<Semaphore>,
+        work: impl FnOnce(&Shard) -> Result<R> + Send + 'static,
+    ) -> std::result::Result<R, Status> {
+        let permit = lane
             .clone()
             .acquire_owned()
             .await
@@ -183,9 +192,9 @@ impl ShardService {
         // (a client timeout), since the request then still runs to its end.
         let handled = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let result = shard.handle(&request);
+            let result = work(&shard);
             if let Err(e) = &result {
-                tracing::debug!(kind = request.kind(), error = %e, "request failed");
+                tracing::debug!(error = %e, "request failed");
             }
             result
         })
@@ -193,27 +202,37 @@ impl ShardService {
         flatten(handled)
     }
 
-    async fn done(&self, request: Result<Request>) -> Reply<pb::Empty> {
-        match self.run(request).await? {
-            Response::Done => Ok(GrpcResponse::new(pb::Empty {})),
-            other => Err(unexpected(&other)),
-        }
+    /// Runs a request that changes the shard and answers `Done`, in the write lane.
+    async fn done(
+        &self,
+        request: impl FnOnce() -> Result<Request> + Send + 'static,
+    ) -> Reply<pb::Empty> {
+        self.run(&self.writes, move |shard| {
+            expect_done(shard.handle(&request()?)?)
+        })
+        .await
+        .map(GrpcResponse::new)
     }
 
     /// Runs a request that does long file I/O (snapshots) on the blocking pool, outside the bound.
     async fn blocking(&self, request: Request) -> Reply<pb::Empty> {
         let shard = self.shard.clone();
-        let handled = tokio::task::spawn_blocking(move || shard.handle(&request)).await;
-        match flatten(handled)? {
-            Response::Done => Ok(GrpcResponse::new(pb::Empty {})),
-            other => Err(unexpected(&other)),
-        }
+        let handled =
+            tokio::task::spawn_blocking(move || expect_done(shard.handle(&request)?)).await;
+        flatten(handled).map(GrpcResponse::new)
     }
 }
 
-fn flatten(
-    handled: std::result::Result<Result<Response>, tokio::task::JoinError>,
-) -> std::result::Result<Response, Status> {
+fn expect_done(response: Response) -> Result<pb::Empty> {
+    match response {
+        Response::Done => Ok(pb::Empty {}),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn flatten<R>(
+    handled: std::result::Result<Result<R>, tokio::task::JoinError>,
+) -> std::result::Result<R, Status> {
     match handled {
         Ok(result) => result.map_err(|e| error_to_status(&e)),
         Err(e) => Err(error_to_status(&PsError::Server(format!(
@@ -222,66 +241,65 @@ fn flatten(
     }
 }
 
-fn unexpected(response: &Response) -> Status {
-    error_to_status(&PsError::Server(format!(
-        "unexpected shard response {response:?}"
-    )))
+fn unexpected(response: &Response) -> PsError {
+    PsError::Server(format!("unexpected shard response {response:?}"))
 }
 
 #[tonic::async_trait]
 impl ShardRpc for ShardService {
     async fn create(&self, r: GrpcRequest<pb::CreateRequest>) -> Reply<pb::Empty> {
         let r = r.into_inner();
-        self.done(encode::spec_from_pb(r.spec).map(|spec| Request::Create {
-            spec,
-            shard: r.shard,
-            shards: r.shards,
-        }))
+        self.done(move || {
+            Ok(Request::Create {
+                spec: encode::spec_from_pb(r.spec)?,
+                shard: r.shard,
+                shards: r.shards,
+            })
+        })
         .await
     }
 
     async fn destroy(&self, r: GrpcRequest<pb::DestroyRequest>) -> Reply<pb::Empty> {
-        self.done(Ok(Request::Destroy {
-            model: r.into_inner().model,
-        }))
-        .await
+        let model = r.into_inner().model;
+        self.done(move || Ok(Request::Destroy { model })).await
     }
 
     async fn pull_rows(&self, r: GrpcRequest<pb::PullRowsRequest>) -> Reply<pb::RowBlock> {
         let r = r.into_inner();
-        let rows = encode::rows_from_deltas(&r.row_deltas);
-        match self
-            .run(Ok(Request::PullRows {
+        self.run(&self.reads, move |shard| {
+            let rows = encode::rows_from_deltas(&r.row_deltas);
+            match shard.handle(&Request::PullRows {
                 model: r.model,
                 rows,
-            }))
-            .await?
-        {
-            Response::Rows(block) => Ok(GrpcResponse::new(
-                encode::row_block_to_pb(block).map_err(|e| error_to_status(&e))?,
-            )),
-            other => Err(unexpected(&other)),
-        }
+            })? {
+                Response::Rows(block) => encode::row_block_to_pb(block),
+                other => Err(unexpected(&other)),
+            }
+        })
+        .await
+        .map(GrpcResponse::new)
     }
 
     async fn pull_elements(&self, r: GrpcRequest<pb::PullElementsRequest>) -> Reply<pb::Values> {
         let r = r.into_inner();
-        let rows = encode::rows_from_deltas(&r.row_deltas);
-        match self
-            .run(Ok(Request::PullElements {
+        self.run(&self.reads, move |shard| {
+            let rows = encode::rows_from_deltas(&r.row_deltas);
+            match shard.handle(&Request::PullElements {
                 model: r.model,
                 rows,
                 cols: r.cols,
-            }))
-            .await?
-        {
-            Response::Values(v) => Ok(GrpcResponse::new(encode::values_to_pb(v))),
-            other => Err(unexpected(&other)),
-        }
+            })? {
+                Response::Values(v) => Ok(encode::values_to_pb(v)),
+                other => Err(unexpected(&other)),
+            }
+        })
+        .await
+        .map(GrpcResponse::new)
     }
 
     async fn push(&self, r: GrpcRequest<pb::PushRequest>) -> Reply<pb::Empty> {
-        self.done(encode::push_from_pb(r.into_inner()).map(Request::Push))
+        let r = r.into_inner();
+        self.done(move || encode::push_from_pb(r).map(Request::Push))
             .await
     }
 
@@ -307,7 +325,7 @@ impl ShardRpc for ShardService {
             .map_err(|e| error_to_status(&e))?
         {
             Response::Pong { models } => Ok(GrpcResponse::new(pb::PongReply { models })),
-            other => Err(unexpected(&other)),
+            other => Err(error_to_status(&unexpected(&other))),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The order in which a push's elements go on the wire: by (row, col), stable (elements of one
-//! cell keep their order, which `replace` and user aggregators depend on).
+//! The order of a push's elements by cell, (row, col), stable (elements of one cell keep their
+//! order, which `replace` and user aggregators depend on): the order on the wire, and the order
+//! in which a shard merges a batch into sparse rows.
 //!
 //! Pushes are large (an LDA worker pushes 100,000 updates at once) and their keys are narrow
 //! (rows and columns of a few bits each), so an LSD radix sort over the packed key is several
@@ -8,30 +9,41 @@
 /// Positions of the elements in (row, col) order, stable.
 pub(crate) fn by_cell(rows: &[u64], cols: &[u32]) -> Vec<u32> {
     let n = rows.len().min(cols.len());
-    if (1..n).all(|i| (rows[i - 1], cols[i - 1]) <= (rows[i], cols[i])) {
-        return (0..n as u32).collect();
+    by_key(n, |i| rows[i], |i| cols[i]).unwrap_or_else(|| (0..n as u32).collect())
+}
+
+/// Positions of elements `0..n` in (`row(i)`, `col(i)`) order, stable; `None` when they are in
+/// that order already (the gRPC path delivers pushes sorted), so that case costs one scan.
+pub(crate) fn by_key(
+    n: usize,
+    row: impl Fn(usize) -> u64,
+    col: impl Fn(usize) -> u32,
+) -> Option<Vec<u32>> {
+    if (1..n).all(|i| (row(i - 1), col(i - 1)) <= (row(i), col(i))) {
+        return None;
     }
-    let (min_row, max_row) = rows[..n]
-        .iter()
-        .fold((u64::MAX, 0), |(lo, hi), &r| (lo.min(r), hi.max(r)));
-    let max_col = cols[..n].iter().copied().max().unwrap_or(0);
+    let (min_row, max_row) = (0..n).fold((u64::MAX, 0), |(lo, hi), i| {
+        let r = row(i);
+        (lo.min(r), hi.max(r))
+    });
+    let max_col = (0..n).map(&col).max().unwrap_or(0);
     let col_bits = bits(u64::from(max_col));
     let key_bits = bits(max_row - min_row) + col_bits;
     if key_bits > 64 || n < 256 {
         let mut idx: Vec<u32> = (0..n as u32).collect();
-        idx.sort_by_key(|&i| (rows[i as usize], cols[i as usize]));
-        return idx;
+        idx.sort_by_key(|&i| (row(i as usize), col(i as usize)));
+        return Some(idx);
     }
     let mut items: Vec<(u64, u32)> = (0..n)
         .map(|i| {
             (
-                ((rows[i] - min_row) << col_bits) | u64::from(cols[i]),
+                ((row(i) - min_row) << col_bits) | u64::from(col(i)),
                 i as u32,
             )
         })
         .collect();
     radix_sort(&mut items, key_bits);
-    items.into_iter().map(|(_, i)| i).collect()
+    Some(items.into_iter().map(|(_, i)| i).collect())
 }
 
 fn bits(v: u64) -> u32 {
