@@ -2,7 +2,7 @@
 # The parameter-server benchmark: builds glint-lda and the benchmark program cli/examples/ps_bench/
 # (release by default; PROFILE=dev for a quick check), runs it (it spawns `glint-lda master` and
 # `glint-lda server` processes from the built binary) and records the report with the machine and
-# the command in benchsuite/results/ps-<date>.md. Extra arguments go to ps_bench (e.g. --reps 3
+# the command in benchsuite/results/ps-<date>-<HHMM>.md. Extra arguments go to ps_bench (e.g. --reps 3
 # --batch 20000; `--help` lists them).
 set -euo pipefail
 
@@ -15,8 +15,9 @@ case "$PROFILE" in
 esac
 
 DATE="$(date -u +%Y-%m-%d)"
-OUT="benchsuite/results/ps-${DATE}.md"
-if [ "$PROFILE" != release ]; then OUT="benchsuite/results/ps-${DATE}-${PROFILE}.md"; fi
+STAMP="${DATE}-$(date -u +%H%M)"
+OUT="benchsuite/results/ps-${STAMP}.md"
+if [ "$PROFILE" != release ]; then OUT="benchsuite/results/ps-${STAMP}-${PROFILE}.md"; fi
 CMD="$DIR/examples/ps_bench --glint-lda $DIR/glint-lda $*"
 CPU="$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)"
 REPORT="$($CMD)"

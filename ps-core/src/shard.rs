@@ -284,37 +284,40 @@ struct ShardMetrics {
     memory: Arc<Gauge>,
 }
 
-static SHARD_METRICS: LazyLock<ShardMetrics> = LazyLock::new(|| ShardMetrics {
-    requests: KINDS
-        .iter()
-        .map(|k| {
-            metrics::counter(
-                "ps_shard_requests_total",
-                "Requests handled by shards.",
-                &[("kind", k)],
-            )
-        })
-        .collect(),
-    errors: KINDS
-        .iter()
-        .map(|k| {
-            metrics::counter(
-                "ps_shard_errors_total",
-                "Requests shards answered with an error.",
-                &[("kind", k)],
-            )
-        })
-        .collect(),
-    pushed_values: metrics::counter(
-        "ps_shard_pushed_values_total",
-        "Values pushed to shards.",
-        &[],
-    ),
-    memory: metrics::gauge(
-        "ps_shard_memory_bytes",
-        "Heap bytes of model data on a shard (the last one to answer, in a process with several).",
-        &[],
-    ),
+static SHARD_METRICS: LazyLock<ShardMetrics> = LazyLock::new(|| {
+    crate::stripes::register_metrics();
+    ShardMetrics {
+        requests: KINDS
+            .iter()
+            .map(|k| {
+                metrics::counter(
+                    "ps_shard_requests_total",
+                    "Requests handled by shards.",
+                    &[("kind", k)],
+                )
+            })
+            .collect(),
+        errors: KINDS
+            .iter()
+            .map(|k| {
+                metrics::counter(
+                    "ps_shard_errors_total",
+                    "Requests shards answered with an error.",
+                    &[("kind", k)],
+                )
+            })
+            .collect(),
+        pushed_values: metrics::counter(
+            "ps_shard_pushed_values_total",
+            "Values pushed to shards.",
+            &[],
+        ),
+        memory: metrics::gauge(
+            "ps_shard_memory_bytes",
+            "Heap bytes of model data on a shard (the last one to answer, in a process with several).",
+            &[],
+        ),
+    }
 });
 
 /// The models of one shard and the handler for requests to it.

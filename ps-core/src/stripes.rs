@@ -34,6 +34,11 @@ static LOCK_WAIT: LazyLock<Arc<Counter>> = LazyLock::new(|| {
     )
 });
 
+/// Registers this module's metrics (with the shard's, so a scrape lists them from the start).
+pub(crate) fn register_metrics() {
+    LazyLock::force(&LOCK_WAIT);
+}
+
 /// The local rows of one partition, of one element type, in lock stripes.
 #[derive(Debug)]
 pub(crate) struct Stripes<T> {
