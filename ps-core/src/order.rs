@@ -34,15 +34,18 @@ pub(crate) fn by_key(
         idx.sort_by_key(|&i| (row(i as usize), col(i as usize)));
         return Some(idx);
     }
-    let mut items: Vec<(u64, u32)> = (0..n)
-        .map(|i| {
-            (
-                ((row(i) - min_row) << col_bits) | u64::from(col(i)),
-                i as u32,
-            )
-        })
-        .collect();
-    radix_sort(&mut items, key_bits);
+    let key = |i: usize| ((row(i) - min_row) << col_bits) | u64::from(col(i));
+    let index_bits = bits(n as u64 - 1);
+    if key_bits + index_bits <= 64 {
+        // Key and position in one word: half the memory traffic of a (key, position) pair, and
+        // ascending words are the stable order (equal keys ordered by position).
+        let mut items: Vec<u64> = (0..n).map(|i| (key(i) << index_bits) | i as u64).collect();
+        radix_sort(&mut items, |w| w >> index_bits, key_bits);
+        let mask = (1u64 << index_bits) - 1;
+        return Some(items.into_iter().map(|w| (w & mask) as u32).collect());
+    }
+    let mut items: Vec<(u64, u32)> = (0..n).map(|i| (key(i), i as u32)).collect();
+    radix_sort(&mut items, |(k, _)| k, key_bits);
     Some(items.into_iter().map(|(_, i)| i).collect())
 }
 
@@ -53,21 +56,23 @@ fn bits(v: u64) -> u32 {
 /// Widest digit: scattering into more than ~2^11 places at once thrashes the caches.
 const MAX_DIGIT: u32 = 11;
 
-/// Stable LSD radix sort of `items` by their first `key_bits` key bits, in as few passes as digits
-/// of at most [`MAX_DIGIT`] bits allow (three for an LDA push: 17 row bits + 10 column bits).
-fn radix_sort(items: &mut Vec<(u64, u32)>, key_bits: u32) {
+/// Stable LSD radix sort of `items` by the first `key_bits` bits of `key(item)`, in as few passes
+/// as digits of at most [`MAX_DIGIT`] bits allow (three for an LDA push: 17 row bits + 10 column
+/// bits).
+fn radix_sort<T: Copy + Default>(items: &mut Vec<T>, key: impl Fn(T) -> u64, key_bits: u32) {
     let passes = key_bits.div_ceil(MAX_DIGIT).max(1);
     let digit = key_bits.div_ceil(passes);
     let mask = (1u64 << digit) - 1;
     let buckets = 1usize << digit;
     // Every pass's histogram in one read of the keys.
     let mut counts = vec![0usize; buckets * passes as usize];
-    for &(k, _) in items.iter() {
+    for &item in items.iter() {
+        let k = key(item);
         for p in 0..passes {
             counts[p as usize * buckets + ((k >> (p * digit)) & mask) as usize] += 1;
         }
     }
-    let mut tmp = vec![(0u64, 0u32); items.len()];
+    let mut tmp = vec![T::default(); items.len()];
     for p in 0..passes {
         let offsets = &mut counts[p as usize * buckets..(p as usize + 1) * buckets];
         let mut sum = 0;
@@ -76,7 +81,7 @@ fn radix_sort(items: &mut Vec<(u64, u32)>, key_bits: u32) {
         }
         let shift = p * digit;
         for &item in items.iter() {
-            let d = ((item.0 >> shift) & mask) as usize;
+            let d = ((key(item) >> shift) & mask) as usize;
             tmp[offsets[d]] = item;
             offsets[d] += 1;
         }
