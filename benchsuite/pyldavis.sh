@@ -21,7 +21,8 @@ VENV=$ROOT/benchsuite/.venv-baselines
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/benchsuite/baselines/requirements.txt"
 rm -rf "$WORK" && mkdir -p "$WORK"
-gzip -dc "$CORPUS" | grep -v '^[[:space:]]*$' | head -n "$DOCS" > "$WORK/docs.tsv"
+# awk reads to the end (no early close, so no SIGPIPE under pipefail).
+gzip -dc "$CORPUS" | awk -v n="$DOCS" 'NF && c < n { print; c++ }' > "$WORK/docs.tsv"
 "$G" ingest "$WORK/docs.tsv" --format tsv --out "$WORK/corpus" --min-count 5 --no-progress
 "$G" -q train --corpus "$WORK/corpus" --topics "$TOPICS" --iterations "$ITERS" --out "$WORK/model"
 CMD=("$G" topics --model "$WORK/model" --format pyldavis --out "$WORK/export")
