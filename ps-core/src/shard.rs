@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -101,6 +101,10 @@ pub(crate) struct Partition {
     /// Signalled whenever a push in flight has been applied (see [`ExactlyOnce::in_flight`]).
     landed: Condvar,
     gate: RwLock<()>,
+    /// Set, under `gate` held exclusively, once the partition was destroyed or replaced by a
+    /// load: a push that found it before then is refused instead of applied to rows nobody
+    /// reads (and counted in the server's memory).
+    retired: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -111,7 +115,9 @@ struct ExactlyOnce {
     in_flight: HashSet<(u64, u64)>,
 }
 
-/// Marks a push applied when dropped (also if applying it panicked), waking its retries.
+/// Takes a push off the in-flight set when dropped, waking its retries. Applying a push does
+/// not panic (its rows and columns were checked); should it, the retries are still woken and
+/// answered as applied, so the panic is logged as the error it is.
 struct Landing<'a> {
     part: &'a Partition,
     key: (u64, u64),
@@ -119,6 +125,14 @@ struct Landing<'a> {
 
 impl Drop for Landing<'_> {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(
+                model = %self.part.spec.name,
+                writer = self.key.0,
+                seq = self.key.1,
+                "applying a push panicked: it may be partly applied"
+            );
+        }
         self.part.exactly().in_flight.remove(&self.key);
         self.part.landed.notify_all();
     }
@@ -173,11 +187,20 @@ impl Partition {
             }),
             landed: Condvar::new(),
             gate: RwLock::new(()),
+            retired: AtomicBool::new(false),
         }
     }
 
     fn exactly(&self) -> std::sync::MutexGuard<'_, ExactlyOnce> {
         self.exactly.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Refuses every push from now on, once those in flight have landed; returns the heap bytes
+    /// the rows hold then (for the server's memory count).
+    pub(crate) fn retire(&self) -> u64 {
+        let _quiet = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        self.retired.store(true, Ordering::Relaxed);
+        self.rows.heap_bytes()
     }
 
     /// A consistent copy of the rows and the exactly-once state, for a snapshot: no push is
@@ -191,10 +214,20 @@ impl Partition {
 
     /// Applies a checked push (its rows as `locals`) exactly once: a push already applied (a
     /// retry) is answered `Done` once the original has landed, without being applied again.
-    /// Returns the change of the rows' heap bytes.
-    pub(crate) fn apply_once(&self, push: &Push, locals: &[usize], limits: &Limits) -> Result<i64> {
+    /// `grown` gets the change of the rows' heap bytes while the push still holds the gate, so
+    /// that a destroy (which waits for the gate) never counts bytes that land after it.
+    pub(crate) fn apply_once(
+        &self,
+        push: &Push,
+        locals: &[usize],
+        limits: &Limits,
+        grown: impl FnOnce(i64),
+    ) -> Result<()> {
         let key = (push.writer, push.seq);
         let gate = self.gate.read().unwrap_or_else(|e| e.into_inner());
+        if self.retired.load(Ordering::Relaxed) {
+            return Err(PsError::UnknownModel(push.model.clone()));
+        }
         let mut exactly = self.exactly();
         let admission = exactly.dedup.admit(
             push.writer,
@@ -208,11 +241,12 @@ impl Partition {
                 exactly.in_flight.insert(key);
                 drop(exactly);
                 let _landing = Landing { part: self, key };
-                let grown =
+                grown(
                     self.rows
-                        .apply_all(locals, &push.cols, &push.values, &self.aggregation);
+                        .apply_all(locals, &push.cols, &push.values, &self.aggregation),
+                );
                 drop(gate);
-                Ok(grown)
+                Ok(())
             }
             Admission::Duplicate => {
                 drop(gate);
@@ -220,7 +254,7 @@ impl Partition {
                     exactly = self.landed.wait(exactly).unwrap_or_else(|e| e.into_inner());
                 }
                 tracing::debug!(model = %push.model, writer = push.writer, seq = push.seq, "duplicate push ignored");
-                Ok(0)
+                Ok(())
             }
             Admission::Expired => Err(PsError::SeqExpired {
                 model: push.model.clone(),
@@ -419,8 +453,9 @@ impl Shard {
                 shards,
             } => self.create(spec, *shard, *shards),
             Request::Destroy { model } => {
-                if let Some(part) = self.write_models().remove(model) {
-                    self.grow(-(part.rows.heap_bytes() as i64));
+                let removed = self.write_models().remove(model);
+                if let Some(part) = removed {
+                    self.grow(-(part.retire() as i64));
                 }
                 Ok(Response::Done)
             }
@@ -589,15 +624,17 @@ impl Shard {
                 ),
             ));
         }
-        models.clear();
-        let stripes = self.config.limits.lock_stripes;
-        for p in loaded.partitions {
-            models.insert(
-                p.spec.name.clone(),
-                Arc::new(Partition::restore(p, stripes)),
-            );
+        for (_, old) in models.drain() {
+            old.retire();
         }
-        self.used_bytes.store(bytes, Ordering::Relaxed);
+        let stripes = self.config.limits.lock_stripes;
+        let mut restored_bytes = 0;
+        for p in loaded.partitions {
+            let part = Partition::restore(p, stripes);
+            restored_bytes += part.rows.heap_bytes();
+            models.insert(part.spec.name.clone(), Arc::new(part));
+        }
+        self.used_bytes.store(restored_bytes, Ordering::Relaxed);
         Ok(Response::Done)
     }
 
@@ -634,8 +671,7 @@ impl Shard {
                 self.check_memory(exact, &format!("a push to '{}'", push.model))?;
             }
         }
-        let grown = part.apply_once(push, &locals, limits)?;
-        self.grow(grown);
+        part.apply_once(push, &locals, limits, |grown| self.grow(grown))?;
         Ok(Response::Done)
     }
 
@@ -787,6 +823,44 @@ mod tests {
     }
 
     #[test]
+    fn a_destroy_waits_for_the_push_in_flight_and_the_memory_count_ends_at_zero() {
+        let s = Arc::new(shard(Limits::default()));
+        let spec = ModelSpec::matrix("m", 4, 1000, DType::I32).with_storage(Storage::Sparse);
+        create(&s, spec).unwrap();
+        let part = s.partition("m").unwrap();
+        // The push is admitted, then waits for its stripe (held here, as a slow push would).
+        let held = part.rows.hold_i32(0).unwrap();
+        let pusher = s.clone();
+        let pushed = spawn(move || push(&pusher, 1).is_ok());
+        while part.exactly().in_flight.is_empty() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let destroyer = s.clone();
+        let destroyed = spawn(move || {
+            destroyer
+                .handle(&Request::Destroy { model: "m".into() })
+                .is_ok()
+        });
+        assert!(
+            destroyed.recv_timeout(Duration::from_millis(200)).is_err(),
+            "the destroy finished while a push to the model was still being applied"
+        );
+        drop(held);
+        assert!(pushed.recv_timeout(Duration::from_secs(10)).unwrap());
+        assert!(destroyed.recv_timeout(Duration::from_secs(10)).unwrap());
+        assert_eq!(
+            s.memory_bytes(),
+            0,
+            "bytes of a destroyed model still counted"
+        );
+        // A push that found the partition before the destroy is refused, not applied to it.
+        let late = part.apply_once(&one_push(9), &[0], &Limits::default(), |_| {
+            panic!("a retired partition grew")
+        });
+        assert!(matches!(late, Err(PsError::UnknownModel(_))), "{late:?}");
+    }
+
+    #[test]
     fn a_retry_is_done_only_once_the_original_has_landed_and_snapshots_wait_for_it() {
         let spec = ModelSpec::matrix("m", 4, 1, DType::I32);
         let part = Arc::new(Partition::new(spec, 0, 1, Aggregation::Add, 4));
@@ -794,12 +868,12 @@ mod tests {
         // The original is admitted, then waits for its stripe (held here, as a slow push would).
         let held = part.rows.hold_i32(0).unwrap();
         let (p, l) = (part.clone(), limits.clone());
-        let original = spawn(move || p.apply_once(&one_push(1), &[0], &l).is_ok());
+        let original = spawn(move || p.apply_once(&one_push(1), &[0], &l, |_| {}).is_ok());
         while !part.exactly().in_flight.contains(&(5, 1)) {
             std::thread::sleep(Duration::from_millis(1));
         }
         let (p, l) = (part.clone(), limits.clone());
-        let retry = spawn(move || p.apply_once(&one_push(1), &[0], &l).is_ok());
+        let retry = spawn(move || p.apply_once(&one_push(1), &[0], &l, |_| {}).is_ok());
         let p = part.clone();
         let snapshot = spawn(move || p.image(Instant::now(), None));
         // Neither the retry's `Done` nor a snapshot may come before the original is applied.

@@ -765,7 +765,7 @@ mod tests {
                 cols,
                 values: Values::I64(values),
             };
-            p.apply_once(&push, &locals, &limits).unwrap();
+            p.apply_once(&push, &locals, &limits, |_| {}).unwrap();
         }
         p
     }

@@ -82,21 +82,21 @@ impl<T: Value> Stripes<T> {
                 let local_rows = data.len().checked_div(cols).unwrap_or(0);
                 let per = rows_per_stripe(local_rows as u64, max_stripes);
                 let chunk = (per as usize * cols).max(1);
-                let mut stripes: Vec<_> = data
-                    .chunks(chunk)
-                    .map(|c| {
-                        RwLock::new(RowStore::Dense {
-                            cols,
-                            data: c.to_vec(),
-                        })
-                    })
-                    .collect();
-                if stripes.is_empty() {
-                    stripes.push(RwLock::new(RowStore::Dense {
-                        cols,
-                        data: Vec::new(),
-                    }));
+                // Split in place from the back, giving each cut's memory back as it goes: a
+                // load peaks at the snapshot's size plus one stripe, not twice the snapshot.
+                let mut data = data;
+                let mut pieces = Vec::with_capacity(data.len().div_ceil(chunk).max(1));
+                while data.len() > chunk {
+                    let last = (data.len() - 1) / chunk * chunk;
+                    pieces.push(data.split_off(last));
+                    data.shrink_to_fit();
                 }
+                pieces.push(data);
+                pieces.reverse();
+                let stripes: Vec<_> = pieces
+                    .into_iter()
+                    .map(|data| RwLock::new(RowStore::Dense { cols, data }))
+                    .collect();
                 Stripes {
                     storage: Storage::Dense,
                     cols,

@@ -30,6 +30,9 @@ pub struct ServerSettings {
     pub lock_stripes: Option<usize>,
 }
 
+/// The most lock stripes a partition may be configured with.
+const MAX_LOCK_STRIPES: usize = 4096;
+
 impl ServerSettings {
     /// Reads a config file.
     pub fn read(path: &Path) -> anyhow::Result<ServerSettings> {
@@ -85,6 +88,21 @@ impl ServerSettings {
                 bail!("{name} must be at least 1");
             }
         }
+        // Element counts and positions travel as 32-bit numbers on the wire.
+        if limits.max_request_elements > u32::MAX as usize {
+            bail!(
+                "max_request_elements must be at most {}, not {}",
+                u32::MAX,
+                limits.max_request_elements
+            );
+        }
+        // Beyond a few thousand stripes a partition spends more on lock headers than it gains.
+        if limits.lock_stripes > MAX_LOCK_STRIPES {
+            bail!(
+                "lock_stripes must be at most {MAX_LOCK_STRIPES}, not {}",
+                limits.lock_stripes
+            );
+        }
         if limits.max_memory_bytes == Some(0) {
             bail!("max_memory_mb must be at least 1");
         }
@@ -117,6 +135,34 @@ mod tests {
             Limits::default().max_request_elements
         );
         assert_eq!(mb, 64);
+    }
+
+    #[test]
+    fn out_of_range_stripes_and_request_sizes_are_errors() {
+        for (flags, word) in [
+            (
+                ServerSettings {
+                    lock_stripes: Some(MAX_LOCK_STRIPES + 1),
+                    ..ServerSettings::default()
+                },
+                "lock_stripes",
+            ),
+            (
+                ServerSettings {
+                    max_request_elements: Some(u32::MAX as usize + 1),
+                    ..ServerSettings::default()
+                },
+                "max_request_elements",
+            ),
+        ] {
+            let err = flags.resolve(&ServerSettings::default()).unwrap_err();
+            assert!(err.to_string().contains(word), "{err}");
+        }
+        let most = ServerSettings {
+            lock_stripes: Some(MAX_LOCK_STRIPES),
+            ..ServerSettings::default()
+        };
+        assert!(most.resolve(&ServerSettings::default()).is_ok());
     }
 
     #[test]

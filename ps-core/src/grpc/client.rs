@@ -94,7 +94,6 @@ fn uri(addr: &str, tls: bool) -> Result<String> {
     }
 }
 
-/// `message` with `timeout` as its deadline, sent to the server in the `grpc-timeout` header.
 /// Elements from which a message is converted on the blocking pool rather than on the tokio
 /// worker running the call: sorting and encoding a 100,000-element push takes milliseconds, in
 /// which the worker could not complete other calls (a pull's answer waiting behind the pushes
@@ -114,6 +113,7 @@ async fn off_reactor<T: Send + 'static>(
         .map_err(|e| PsError::Server(format!("converting a message failed: {e}")))?
 }
 
+/// `message` with `timeout` as its deadline, sent to the server in the `grpc-timeout` header.
 fn with_deadline<T>(message: T, timeout: Duration) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(timeout);

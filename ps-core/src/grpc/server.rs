@@ -7,8 +7,9 @@
 //!
 //! `Shard::handle` takes locks and loops over a request's elements (a push of millions, a pull
 //! answering up to 16M values), and so do the conversions from and to wire messages, so none of
-//! it runs on a tokio worker, where it would stall every other connection. Data requests run on the blocking pool, in two lanes of at most
-//! `blocking_permits()` each: pulls in one, pushes and the others in the other (FIFO semaphores:
+//! it runs on a tokio worker, where it would stall every other connection. Data requests run on
+//! the blocking pool, in two lanes of at most `blocking_permits()` each: pulls in one, pushes
+//! and the others in the other (FIFO semaphores:
 //! beyond that, requests wait in arrival order as cheap futures, not as threads piling up on a
 //! lock). With one lane a pull queued behind every push that arrived before it; the partition's
 //! lock stripes then let it run beside the pushes. A reply is sent only after its request was
@@ -179,6 +180,7 @@ impl ShardService {
     /// of it loops over the request's elements) on the blocking pool, within `lane`'s bound.
     async fn run<R: Send + 'static>(
         &self,
+        kind: &'static str,
         lane: &Arc<Semaphore>,
         work: impl FnOnce(&Shard) -> Result<R> + Send + 'static,
     ) -> std::result::Result<R, Status> {
@@ -194,7 +196,7 @@ impl ShardService {
             let _permit = permit;
             let result = work(&shard);
             if let Err(e) = &result {
-                tracing::debug!(error = %e, "request failed");
+                tracing::debug!(kind, error = %e, "request failed");
             }
             result
         })
@@ -205,9 +207,10 @@ impl ShardService {
     /// Runs a request that changes the shard and answers `Done`, in the write lane.
     async fn done(
         &self,
+        kind: &'static str,
         request: impl FnOnce() -> Result<Request> + Send + 'static,
     ) -> Reply<pb::Empty> {
-        self.run(&self.writes, move |shard| {
+        self.run(kind, &self.writes, move |shard| {
             expect_done(shard.handle(&request()?)?)
         })
         .await
@@ -249,7 +252,7 @@ fn unexpected(response: &Response) -> PsError {
 impl ShardRpc for ShardService {
     async fn create(&self, r: GrpcRequest<pb::CreateRequest>) -> Reply<pb::Empty> {
         let r = r.into_inner();
-        self.done(move || {
+        self.done("create", move || {
             Ok(Request::Create {
                 spec: encode::spec_from_pb(r.spec)?,
                 shard: r.shard,
@@ -261,12 +264,13 @@ impl ShardRpc for ShardService {
 
     async fn destroy(&self, r: GrpcRequest<pb::DestroyRequest>) -> Reply<pb::Empty> {
         let model = r.into_inner().model;
-        self.done(move || Ok(Request::Destroy { model })).await
+        self.done("destroy", move || Ok(Request::Destroy { model }))
+            .await
     }
 
     async fn pull_rows(&self, r: GrpcRequest<pb::PullRowsRequest>) -> Reply<pb::RowBlock> {
         let r = r.into_inner();
-        self.run(&self.reads, move |shard| {
+        self.run("pull-rows", &self.reads, move |shard| {
             let rows = encode::rows_from_deltas(&r.row_deltas);
             match shard.handle(&Request::PullRows {
                 model: r.model,
@@ -282,7 +286,7 @@ impl ShardRpc for ShardService {
 
     async fn pull_elements(&self, r: GrpcRequest<pb::PullElementsRequest>) -> Reply<pb::Values> {
         let r = r.into_inner();
-        self.run(&self.reads, move |shard| {
+        self.run("pull-elements", &self.reads, move |shard| {
             let rows = encode::rows_from_deltas(&r.row_deltas);
             match shard.handle(&Request::PullElements {
                 model: r.model,
@@ -299,7 +303,7 @@ impl ShardRpc for ShardService {
 
     async fn push(&self, r: GrpcRequest<pb::PushRequest>) -> Reply<pb::Empty> {
         let r = r.into_inner();
-        self.done(move || encode::push_from_pb(r).map(Request::Push))
+        self.done("push", move || encode::push_from_pb(r).map(Request::Push))
             .await
     }
 
