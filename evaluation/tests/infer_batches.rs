@@ -42,7 +42,11 @@ fn a_document_gets_the_same_theta_in_any_batch_and_position() {
     let a = vec![0, 1, 2, 3, 4, 5, 0, 2, 4];
     let b = vec![5, 5, 4, 3, 1];
     let c = vec![2, 3, 2, 3, 0, 1];
-    for method in [FoldInMethod::Gibbs, FoldInMethod::Mh { cycles: 1 }] {
+    for method in [
+        FoldInMethod::Gibbs,
+        FoldInMethod::Mh { cycles: 1 },
+        FoldInMethod::Sparse,
+    ] {
         let whole = theta(&[a.clone(), b.clone(), c.clone()], method, 2);
         let alone = theta(std::slice::from_ref(&c), method, 1);
         let moved = theta(&[c.clone(), a.clone()], method, 1);
