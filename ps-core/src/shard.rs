@@ -453,6 +453,7 @@ impl Shard {
                 shards,
             } => self.create(spec, *shard, *shards),
             Request::Destroy { model } => {
+                // Release the models lock before waiting for the pushes in flight.
                 let removed = self.write_models().remove(model);
                 if let Some(part) = removed {
                     self.grow(-(part.retire() as i64));

@@ -9,9 +9,8 @@
 //! answering up to 16M values), and so do the conversions from and to wire messages, so none of
 //! it runs on a tokio worker, where it would stall every other connection. Data requests run on
 //! the blocking pool, in two lanes of at most `blocking_permits()` each: pulls in one, pushes
-//! and the others in the other (FIFO semaphores:
-//! beyond that, requests wait in arrival order as cheap futures, not as threads piling up on a
-//! lock). With one lane a pull queued behind every push that arrived before it; the partition's
+//! and the others in the other (FIFO semaphores: beyond that, requests wait in arrival order as
+//! cheap futures, not as threads piling up on a lock). With one lane a pull queued behind every push that arrived before it; the partition's
 //! lock stripes then let it run beside the pushes. A reply is sent only after its request was
 //! applied, so a client that waits for one push before sending the next still sees them applied
 //! in that order, and one push is applied whole, in its wire order. Snapshots (long file I/O)
